@@ -1,0 +1,53 @@
+#pragma once
+// Every error multiproc raises on purpose derives from multiproc::Error. Failures of the operating
+// system itself (ENOMEM, EACCES, ...) are std::system_error carrying the errno.
+#include <stdexcept>
+#include <string>
+
+#include <multiproc/export.hpp>
+
+namespace multiproc {
+
+class MULTIPROC_API Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+  ~Error() override;
+};
+
+// A blocking call ran out of time (Pool results, futures).
+class MULTIPROC_API Timeout : public Error { public: using Error::Error; ~Timeout() override; };
+// get_nowait() or a timed get() found nothing to take.
+class MULTIPROC_API Empty : public Error { public: using Error::Error; ~Empty() override; };
+// put_nowait() or a timed put() found no room.
+class MULTIPROC_API Full : public Error { public: using Error::Error; ~Full() override; };
+// The queue or pipe was closed, or its peer is gone, and nothing is left to read.
+class MULTIPROC_API Closed : public Error { public: using Error::Error; ~Closed() override; };
+// A named object exists but holds another type, another layout, or is not a multiproc object.
+class MULTIPROC_API LayoutMismatch : public Error { public: using Error::Error; ~LayoutMismatch() override; };
+// open of a name that does not exist.
+class MULTIPROC_API NotFound : public Error { public: using Error::Error; ~NotFound() override; };
+// create of a name that already exists.
+class MULTIPROC_API AlreadyExists : public Error { public: using Error::Error; ~AlreadyExists() override; };
+// A name that is empty, too long, or has characters other than [A-Za-z0-9._-].
+class MULTIPROC_API InvalidName : public Error { public: using Error::Error; ~InvalidName() override; };
+// A lock released by a thread that does not hold it (Python raises RuntimeError here).
+class MULTIPROC_API NotOwner : public Error { public: using Error::Error; ~NotOwner() override; };
+// A pool worker died while it held a task.
+class MULTIPROC_API WorkerLost : public Error { public: using Error::Error; ~WorkerLost() override; };
+// A pool that can no longer run tasks (its initializer failed, or it was terminated).
+class MULTIPROC_API BrokenPool : public Error { public: using Error::Error; ~BrokenPool() override; };
+
+// An exception raised in another process. what() reads "<type>: <message>".
+class MULTIPROC_API RemoteError : public Error {
+ public:
+  RemoteError(std::string type_name, std::string message);
+  ~RemoteError() override;
+  [[nodiscard]] const std::string& type_name() const noexcept { return type_name_; }
+  [[nodiscard]] const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::string type_name_;
+  std::string message_;
+};
+
+}  // namespace multiproc

@@ -1,0 +1,87 @@
+#pragma once
+// Lock: a mutex shared by processes and threads that survives the death of its holder.
+//
+// Built on a process-shared, robust, error-checking pthread mutex: when a holder dies, the kernel
+// marks the mutex and wakes one waiter, which takes the lock over in the same call and sees
+// recovered() == true. Data the dead holder was changing may be half-updated; recovered() is the
+// signal to check or repair it. A blocked acquirer sleeps in the kernel (futex) and uses no CPU.
+//
+// The thread that acquired a Lock is the one that releases it (as with std::mutex); releasing a
+// Lock one does not hold throws NotOwner, and acquiring it again from the holding thread throws
+// std::system_error(EDEADLK) instead of hanging forever. Use RLock for re-entry.
+#include <pthread.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include <multiproc/export.hpp>
+#include <multiproc/segment.hpp>
+
+namespace multiproc {
+
+// The shared part of a Lock, inside the segment of whatever owns it (a standalone Lock, a Value,
+// an Array...). Fixed layout, trivially copyable.
+struct LockState {
+  // Process-shared, robust, PTHREAD_MUTEX_ERRORCHECK. Touched only through pthread calls, which
+  // order memory themselves: acquire on lock, release on unlock.
+  pthread_mutex_t mutex;
+  // 1 when the current acquisition took the lock over from a dead holder, else 0. Written by the
+  // thread that has just acquired `mutex`, read by the holder: plain accesses, both under `mutex`.
+  std::uint32_t recovered;
+};
+
+class MULTIPROC_API Lock {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Lock();  // anonymous: shared with children forked after it
+  Lock(create_t how, std::string_view name);
+  Lock(open_t how, std::string_view name);
+  Lock(open_or_create_t how, std::string_view name);
+  Lock(Lock&&) noexcept;
+  Lock& operator=(Lock&&) noexcept;
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+  ~Lock();
+
+  // Blocks until the lock is held by the calling thread.
+  void acquire();
+  // Returns false if the lock could not be taken within `timeout` (monotonic clock).
+  template <class Rep, class Period>
+  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
+    return acquire_until(Clock::now() + std::chrono::ceil<Clock::duration>(timeout));
+  }
+  [[nodiscard]] bool try_acquire();
+  // Throws NotOwner if the calling thread does not hold the lock.
+  void release();
+  // True when the current acquisition took the lock over from a holder that died with it.
+  [[nodiscard]] bool recovered() const noexcept;
+
+  // The standard names, so that std::scoped_lock and std::unique_lock work.
+  void lock() { acquire(); }
+  void unlock() { release(); }
+  [[nodiscard]] bool try_lock() { return try_acquire(); }
+  template <class Rep, class Period>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return acquire(timeout);
+  }
+  template <class C, class D>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<C, D> when) {
+    return acquire(when - C::now());
+  }
+
+  // For objects that keep their lock inside their own segment: build the state once (by the
+  // segment's creator), then view it from every handle.
+  static void initialise(LockState& state);
+  struct borrow_t {};
+  Lock(borrow_t, LockState& state) noexcept;
+
+ private:
+  [[nodiscard]] bool acquire_until(Clock::time_point deadline);
+
+  Segment segment_;  // empty when borrowed
+  LockState* state_ = nullptr;
+};
+
+}  // namespace multiproc

@@ -1,0 +1,185 @@
+#pragma once
+// Shared-memory segments: the bottom layer every shared object is built on.
+//
+// A segment is either anonymous (mmap MAP_SHARED|MAP_ANONYMOUS, shared with children forked after
+// it was made) or named (a POSIX shared-memory object through Boost.Interprocess, reachable by any
+// process that knows the name). Both start with the same SegmentHeader, followed by the payload:
+//
+//   [SegmentHeader][pad][prefix: prefix_bytes][pad][count elements of element.size bytes]
+//
+// The prefix holds per-object state (a Lock's mutex, a ring's indices); the elements hold the data.
+// A named segment records the kind of object and the element type it was made for, so opening it
+// as anything else throws LayoutMismatch instead of reinterpreting foreign bytes.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+
+#include <multiproc/export.hpp>
+
+namespace multiproc {
+
+// ---- Where an object lives: the tags of API.md ------------------------------------------------
+
+// Create a new named object; AlreadyExists if the name is taken. `create.with_mode(0660)` widens
+// the permissions (the default 0600 lets only the creating user in; the umask is not applied).
+struct create_t {
+  unsigned permissions = 0600;
+  [[nodiscard]] constexpr create_t with_mode(unsigned mode) const noexcept { return create_t{mode}; }
+};
+// Open an existing named object; NotFound if absent, LayoutMismatch if it holds another type.
+struct open_t {};
+// Open the named object if it exists, else create it.
+struct open_or_create_t {
+  unsigned permissions = 0600;
+  [[nodiscard]] constexpr open_or_create_t with_mode(unsigned mode) const noexcept {
+    return open_or_create_t{mode};
+  }
+};
+inline constexpr create_t create{};
+inline constexpr open_t open{};
+inline constexpr open_or_create_t open_or_create{};
+
+// Removes a name; mappings already made stay valid until their owners go. Returns false when the
+// name did not exist. Throws InvalidName for a malformed name.
+MULTIPROC_API bool unlink(std::string_view name);
+
+// Removes the name when it goes out of scope: for tests, and for the creator of a service's
+// objects. Never throws.
+class MULTIPROC_API ScopedUnlink {
+ public:
+  explicit ScopedUnlink(std::string name) noexcept : name_(std::move(name)) {}
+  ScopedUnlink(const ScopedUnlink&) = delete;
+  ScopedUnlink& operator=(const ScopedUnlink&) = delete;
+  ~ScopedUnlink();
+
+ private:
+  std::string name_;
+};
+
+// The file under /dev/shm that holds a named object: "multiproc." + name. The prefix lets the
+// library and its tools tell their own segments from other programs'.
+MULTIPROC_API std::string shm_file_name(std::string_view name);
+
+// Longest name accepted (the prefix and NAME_MAX leave room for this and more).
+inline constexpr std::size_t max_name_length = 200;
+
+// ---- Layout records ----------------------------------------------------------------------------
+
+enum class ObjectKind : std::uint32_t {
+  value = 1,
+  raw_value = 2,
+  array = 3,
+  raw_array = 4,
+  lock = 5,
+};
+
+// What a named object records of the type it stores. Two programs agree on it when they were
+// built with the same type definitions: the name hash is over the Itanium-ABI mangled name, which
+// g++ and clang++ spell alike.
+struct TypeFingerprint {
+  std::uint64_t name_hash;
+  std::uint32_t size;
+  std::uint32_t align;
+  const char* mangled_name;  // process-local; only its first bytes are copied into the header
+};
+
+namespace detail {
+constexpr std::uint64_t fnv1a(std::string_view text) noexcept {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const char c : text) {
+    hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  }
+  return hash;
+}
+}  // namespace detail
+
+template <class T>
+TypeFingerprint fingerprint_of() noexcept {
+  const char* name = typeid(T).name();
+  return {detail::fnv1a(name), static_cast<std::uint32_t>(sizeof(T)),
+          static_cast<std::uint32_t>(alignof(T)), name};
+}
+
+// The first bytes of every segment. Fixed layout, trivially copyable, so a tool can copy it out and
+// read it without knowing the payload type.
+//
+// Writer: the creator, once, before publication (all fields but `magic`), then `magic` last with a
+// release store. Readers: openers and tools, after an acquire load of `magic` returned
+// segment_magic; from then on nothing in the header changes. Every size or offset read from here
+// is checked against the mapping's real size before use: a hostile or corrupt segment yields
+// LayoutMismatch, never an out-of-bounds access.
+struct SegmentHeader {
+  std::uint32_t magic;            // 0 while the creator initialises, segment_magic once usable,
+                                  // segment_abandoned if the creator's initialisation failed.
+                                  // Openers futex-wait on it while it is 0.
+  std::uint32_t layout_version;   // segment_layout_version of the library that made it
+  std::uint64_t mapped_bytes;     // total size the creator gave the segment
+  std::uint32_t kind;             // ObjectKind
+  std::uint32_t creator_pid;      // for `multiproc ls`; not trusted for anything else
+  std::int64_t created_unix_ns;   // wall clock at creation, for `multiproc ls`
+  std::uint64_t prefix_offset;    // from the segment start
+  std::uint64_t prefix_bytes;
+  std::uint64_t elements_offset;  // from the segment start
+  std::uint64_t element_count;
+  std::uint64_t element_name_hash;
+  std::uint32_t element_size;
+  std::uint32_t element_align;
+  char element_name[64];          // mangled type name, NUL-terminated, possibly truncated
+};
+
+inline constexpr std::uint32_t segment_magic = 0x4d505347;      // "MPSG"
+inline constexpr std::uint32_t segment_abandoned = 0x4d504142;  // "MPAB"
+inline constexpr std::uint32_t segment_layout_version = 1;
+
+// ---- Segment ------------------------------------------------------------------------------------
+
+// One mapping of a segment. Owns the mapping (unmapped on destruction), never the name: a named
+// segment lives until unlink(). Movable, not copyable. A default-constructed Segment maps nothing.
+class MULTIPROC_API Segment {
+ public:
+  // What a shared object asks of its segment.
+  struct Layout {
+    ObjectKind kind;
+    TypeFingerprint element;
+    std::size_t prefix_bytes = 0;
+    std::size_t prefix_align = 1;
+    std::size_t count = 1;  // ignored by open; open_or_create requires the existing count to match
+  };
+  // Builds the payload of a segment this call created, before any other process can see it.
+  using Initialiser = std::function<void(Segment&)>;
+
+  Segment() noexcept;
+  Segment(const Layout& layout, const Initialiser& init);  // anonymous
+  Segment(create_t how, std::string_view name, const Layout& layout, const Initialiser& init);
+  Segment(open_t how, std::string_view name, const Layout& layout);
+  Segment(open_or_create_t how, std::string_view name, const Layout& layout, const Initialiser& init);
+  Segment(Segment&&) noexcept;
+  Segment& operator=(Segment&&) noexcept;
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+  ~Segment();
+
+  [[nodiscard]] void* prefix() const noexcept { return prefix_; }
+  [[nodiscard]] void* elements() const noexcept { return elements_; }
+  [[nodiscard]] std::size_t count() const noexcept { return count_; }
+  // Empty for an anonymous segment.
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] const SegmentHeader* header() const noexcept;
+  [[nodiscard]] std::size_t mapped_bytes() const noexcept;
+
+ private:
+  struct Mapping;
+  void adopt(std::unique_ptr<Mapping> mapping);
+
+  std::unique_ptr<Mapping> mapping_;
+  std::string name_;
+  void* prefix_ = nullptr;
+  void* elements_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+}  // namespace multiproc

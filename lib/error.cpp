@@ -1,0 +1,25 @@
+#include <multiproc/error.hpp>
+
+#include <utility>
+
+namespace multiproc {
+
+// Out-of-line destructors anchor each class's vtable and type_info in libmultiproc.so.
+Error::~Error() = default;
+Timeout::~Timeout() = default;
+Empty::~Empty() = default;
+Full::~Full() = default;
+Closed::~Closed() = default;
+LayoutMismatch::~LayoutMismatch() = default;
+NotFound::~NotFound() = default;
+AlreadyExists::~AlreadyExists() = default;
+InvalidName::~InvalidName() = default;
+NotOwner::~NotOwner() = default;
+WorkerLost::~WorkerLost() = default;
+BrokenPool::~BrokenPool() = default;
+
+RemoteError::RemoteError(std::string type_name, std::string message)
+    : Error(type_name + ": " + message), type_name_(std::move(type_name)), message_(std::move(message)) {}
+RemoteError::~RemoteError() = default;
+
+}  // namespace multiproc

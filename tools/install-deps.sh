@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The one list of what multiproc needs from Debian; used by the README and by .ci/run.
+set -euo pipefail
+packages=(
+  build-essential pkg-config meson ninja-build
+  libboost-dev libboost-test-dev   # Boost.Interprocess (header-only) and Boost.Test
+  libbenchmark-dev                 # Google Benchmark
+)
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"
