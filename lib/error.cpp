@@ -15,6 +15,8 @@ NotFound::~NotFound() = default;
 AlreadyExists::~AlreadyExists() = default;
 InvalidName::~InvalidName() = default;
 NotOwner::~NotOwner() = default;
+TooManyReleases::~TooManyReleases() = default;
+BrokenBarrier::~BrokenBarrier() = default;
 WorkerLost::~WorkerLost() = default;
 BrokenPool::~BrokenPool() = default;
 

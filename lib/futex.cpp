@@ -1,5 +1,6 @@
 #include "futex.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 
@@ -29,6 +30,21 @@ bool futex_wait_until(std::uint32_t* word, std::uint32_t expected, const Deadlin
 
 void futex_wake(std::uint32_t* word, int waiters) noexcept {
   syscall(SYS_futex, word, FUTEX_WAKE, waiters, nullptr, nullptr, 0);
+}
+
+bool sleep_while_equal(std::uint32_t& word, std::uint32_t& sleepers, std::uint32_t expected,
+                       Deadline deadline) noexcept {
+  std::atomic_ref<std::uint32_t> count(sleepers);
+  count.fetch_add(1, std::memory_order_seq_cst);
+  const bool in_time = futex_wait_until(&word, expected, deadline == Deadline::max() ? nullptr : &deadline);
+  count.fetch_sub(1, std::memory_order_relaxed);  // only a hint for wakers; nothing is published by it
+  return in_time;
+}
+
+void wake_sleepers(std::uint32_t& word, std::uint32_t& sleepers, int how_many) noexcept {
+  if (std::atomic_ref<std::uint32_t>(sleepers).load(std::memory_order_seq_cst) != 0) {
+    futex_wake(&word, how_many);
+  }
 }
 
 }  // namespace multiproc::detail

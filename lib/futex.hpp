@@ -1,13 +1,11 @@
 #pragma once
 // Internal: futex wait/wake on a 32-bit word in memory shared between processes.
-#include <chrono>
 #include <cstdint>
 #include <ctime>
 
-namespace multiproc::detail {
+#include <multiproc/detail/deadline.hpp>
 
-using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC in libstdc++ on Linux
-using Deadline = Clock::time_point;
+namespace multiproc::detail {
 
 timespec to_timespec(Deadline deadline) noexcept;
 
@@ -18,5 +16,22 @@ bool futex_wait_until(std::uint32_t* word, std::uint32_t expected, const Deadlin
 
 // Wakes up to `waiters` sleepers on `word` (INT_MAX for all).
 void futex_wake(std::uint32_t* word, int waiters) noexcept;
+
+// The sleeping half of the primitives built on a futex word plus a count of sleepers.
+// Sleeps while `word` holds `expected`, counting itself in `sleepers` meanwhile, until woken, a
+// signal, or `deadline`; returns false only when the deadline has passed. Callers re-check their
+// condition in a loop (wakes may be spurious).
+//
+// Pairing with the waking half, wake_sleepers(): the sleeper increments `sleepers` (seq_cst) and
+// then the kernel compares `word` under its own full barrier; the waker changes `word` with a
+// seq_cst read-modify-write and then reads `sleepers` (seq_cst). Either the waker sees the sleeper
+// counted and wakes it, or the sleeper's kernel comparison sees the new word and does not sleep:
+// a wake cannot be lost. A sleeper that dies leaves `sleepers` one too high, which costs later
+// wakers a needless system call and nothing else.
+bool sleep_while_equal(std::uint32_t& word, std::uint32_t& sleepers, std::uint32_t expected,
+                       Deadline deadline) noexcept;
+
+// The waking half: call after changing `word`. Makes a system call only if someone sleeps.
+void wake_sleepers(std::uint32_t& word, std::uint32_t& sleepers, int how_many) noexcept;
 
 }  // namespace multiproc::detail

@@ -7,15 +7,9 @@
 
 #include "futex.hpp"
 
-namespace multiproc {
+namespace multiproc::detail {
 
 namespace {
-
-Segment::Layout lock_layout() { return {ObjectKind::lock, fingerprint_of<LockState>(), 0, 1, 1}; }
-
-LockState& state_of(const Segment& segment) { return *static_cast<LockState*>(segment.elements()); }
-
-void initialise_segment(Segment& segment) { Lock::initialise(state_of(segment)); }
 
 void check(int rc, const char* what) {
   if (rc != 0) {
@@ -27,11 +21,15 @@ void check(int rc, const char* what) {
 bool acquired(LockState& state, int rc) {
   switch (rc) {
     case 0:
-      state.recovered = 0;
+      // A nested acquisition of a recursive mutex keeps the outermost one's `recovered`. The
+      // recursion count is glibc's public field of pthread_mutex_t; it is 0 for non-recursive types.
+      if (state.mutex.__data.__count <= 1) {
+        state.recovered = 0;
+      }
       return true;
     case EOWNERDEAD:
       // We hold the mutex; marking it consistent keeps it usable after our release.
-      check(pthread_mutex_consistent(&state.mutex), "multiproc::Lock: cannot recover the lock");
+      check(pthread_mutex_consistent(&state.mutex), "multiproc: cannot recover a lock whose holder died");
       state.recovered = 1;
       return true;
     case ETIMEDOUT:
@@ -41,59 +39,52 @@ bool acquired(LockState& state, int rc) {
       throw std::system_error(rc, std::generic_category(),
                               "multiproc::Lock: this thread already holds the lock (use RLock to re-enter)");
     default:
-      throw std::system_error(rc, std::generic_category(), "multiproc::Lock: cannot acquire");
+      throw std::system_error(rc, std::generic_category(), "multiproc: cannot acquire a lock");
   }
 }
 
 }  // namespace
 
-void Lock::initialise(LockState& state) {
+void RobustMutex::initialise(LockState& state, bool recursive) {
   pthread_mutexattr_t attr;
-  check(pthread_mutexattr_init(&attr), "multiproc::Lock: pthread_mutexattr_init");
+  check(pthread_mutexattr_init(&attr), "multiproc: pthread_mutexattr_init");
   const int rc = [&] {
     if (int e = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED)) return e;
     if (int e = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST)) return e;
-    if (int e = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK)) return e;
+    if (int e = pthread_mutexattr_settype(&attr, recursive ? PTHREAD_MUTEX_RECURSIVE : PTHREAD_MUTEX_ERRORCHECK)) {
+      return e;
+    }
     return pthread_mutex_init(&state.mutex, &attr);
   }();
   pthread_mutexattr_destroy(&attr);
-  check(rc, "multiproc::Lock: cannot initialise a process-shared robust mutex");
+  check(rc, "multiproc: cannot initialise a process-shared robust mutex");
   state.recovered = 0;
 }
 
-Lock::Lock() : segment_(lock_layout(), initialise_segment), state_(&state_of(segment_)) {}
+RobustMutex::RobustMutex(const Where& where, ObjectKind kind)
+    : segment_(where, {kind, fingerprint_of<LockState>()},
+               [kind](Segment& s) { initialise(*static_cast<LockState*>(s.elements()), kind == ObjectKind::rlock); }),
+      state_(static_cast<LockState*>(segment_.elements())) {}
 
-Lock::Lock(create_t how, std::string_view name)
-    : segment_(how, name, lock_layout(), initialise_segment), state_(&state_of(segment_)) {}
+RobustMutex::RobustMutex(LockState& borrowed) noexcept : state_(&borrowed) {}
 
-Lock::Lock(open_t how, std::string_view name) : segment_(how, name, lock_layout()), state_(&state_of(segment_)) {}
+void RobustMutex::acquire() { acquired(*state_, pthread_mutex_lock(&state_->mutex)); }
 
-Lock::Lock(open_or_create_t how, std::string_view name)
-    : segment_(how, name, lock_layout(), initialise_segment), state_(&state_of(segment_)) {}
+bool RobustMutex::try_acquire() { return acquired(*state_, pthread_mutex_trylock(&state_->mutex)); }
 
-Lock::Lock(borrow_t, LockState& state) noexcept : state_(&state) {}
-
-Lock::Lock(Lock&&) noexcept = default;
-Lock& Lock::operator=(Lock&&) noexcept = default;
-Lock::~Lock() = default;
-
-void Lock::acquire() { acquired(*state_, pthread_mutex_lock(&state_->mutex)); }
-
-bool Lock::try_acquire() { return acquired(*state_, pthread_mutex_trylock(&state_->mutex)); }
-
-bool Lock::acquire_until(Clock::time_point deadline) {
-  const timespec absolute = detail::to_timespec(deadline);
+bool RobustMutex::acquire_until(Deadline deadline) {
+  const timespec absolute = to_timespec(deadline);
   return acquired(*state_, pthread_mutex_clocklock(&state_->mutex, CLOCK_MONOTONIC, &absolute));
 }
 
-void Lock::release() {
+void RobustMutex::release() {
   const int rc = pthread_mutex_unlock(&state_->mutex);
   if (rc == EPERM) {
-    throw NotOwner("multiproc::Lock::release: the calling thread does not hold this lock");
+    throw NotOwner("multiproc: release of a lock the calling thread does not hold");
   }
-  check(rc, "multiproc::Lock::release");
+  check(rc, "multiproc: cannot release a lock");
 }
 
-bool Lock::recovered() const noexcept { return state_->recovered != 0; }
+bool RobustMutex::recovered() const noexcept { return state_->recovered != 0; }
 
-}  // namespace multiproc
+}  // namespace multiproc::detail

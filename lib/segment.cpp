@@ -67,6 +67,12 @@ const char* kind_name(std::uint32_t kind) {
     case ObjectKind::array: return "Array";
     case ObjectKind::raw_array: return "RawArray";
     case ObjectKind::lock: return "Lock";
+    case ObjectKind::rlock: return "RLock";
+    case ObjectKind::semaphore: return "Semaphore";
+    case ObjectKind::bounded_semaphore: return "BoundedSemaphore";
+    case ObjectKind::event: return "Event";
+    case ObjectKind::condition: return "Condition";
+    case ObjectKind::barrier: return "Barrier";
   }
   return "unknown object";
 }
@@ -304,6 +310,17 @@ Segment::Segment(open_t, std::string_view name, const Layout& layout) : name_(na
     adopt(std::move(mapping));
   } catch (const bip::interprocess_exception& e) {
     rethrow_as_multiproc(e, name, "open");
+  }
+}
+
+Segment::Segment(const Where& where, const Layout& layout, const Initialiser& init) {
+  switch (where.how) {
+    case Where::How::anonymous: *this = Segment(layout, init); break;
+    case Where::How::create: *this = Segment(create_t{where.permissions}, where.name, layout, init); break;
+    case Where::How::open: *this = Segment(open, where.name, layout); break;
+    case Where::How::open_or_create:
+      *this = Segment(open_or_create_t{where.permissions}, where.name, layout, init);
+      break;
   }
 }
 

@@ -32,6 +32,10 @@ class MULTIPROC_API AlreadyExists : public Error { public: using Error::Error; ~
 class MULTIPROC_API InvalidName : public Error { public: using Error::Error; ~InvalidName() override; };
 // A lock released by a thread that does not hold it (Python raises RuntimeError here).
 class MULTIPROC_API NotOwner : public Error { public: using Error::Error; ~NotOwner() override; };
+// A BoundedSemaphore released more times than it was acquired (Python raises ValueError).
+class MULTIPROC_API TooManyReleases : public Error { public: using Error::Error; ~TooManyReleases() override; };
+// A Barrier that was aborted, reset under its waiters, or broken by a wait that timed out.
+class MULTIPROC_API BrokenBarrier : public Error { public: using Error::Error; ~BrokenBarrier() override; };
 // A pool worker died while it held a task.
 class MULTIPROC_API WorkerLost : public Error { public: using Error::Error; ~WorkerLost() override; };
 // A pool that can no longer run tasks (its initializer failed, or it was terminated).

@@ -15,42 +15,37 @@
 #include <cstdint>
 #include <string_view>
 
+#include <multiproc/detail/deadline.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/segment.hpp>
 
 namespace multiproc {
 
-// The shared part of a Lock, inside the segment of whatever owns it (a standalone Lock, a Value,
-// an Array...). Fixed layout, trivially copyable.
+// The shared part of a Lock or RLock, inside the segment of whatever owns it (a standalone lock,
+// a Value, an Array, a Condition...). Fixed layout, trivially copyable.
 struct LockState {
-  // Process-shared, robust, PTHREAD_MUTEX_ERRORCHECK. Touched only through pthread calls, which
-  // order memory themselves: acquire on lock, release on unlock.
+  // Process-shared, robust; PTHREAD_MUTEX_ERRORCHECK for Lock, PTHREAD_MUTEX_RECURSIVE for RLock.
+  // Touched only through pthread calls, which order memory themselves: acquire on lock, release
+  // on unlock.
   pthread_mutex_t mutex;
-  // 1 when the current acquisition took the lock over from a dead holder, else 0. Written by the
-  // thread that has just acquired `mutex`, read by the holder: plain accesses, both under `mutex`.
+  // 1 when the current (outermost) acquisition took the lock over from a dead holder, else 0.
+  // Written by the thread that has just acquired `mutex`, read by the holder: plain accesses, both
+  // under `mutex`.
   std::uint32_t recovered;
 };
 
-class MULTIPROC_API Lock {
+namespace detail {
+
+// What Lock and RLock share: a robust process-shared pthread mutex in a segment (or borrowed from
+// another object's segment), and the calls on it.
+class MULTIPROC_API RobustMutex {
  public:
-  using Clock = std::chrono::steady_clock;
-
-  Lock();  // anonymous: shared with children forked after it
-  Lock(create_t how, std::string_view name);
-  Lock(open_t how, std::string_view name);
-  Lock(open_or_create_t how, std::string_view name);
-  Lock(Lock&&) noexcept;
-  Lock& operator=(Lock&&) noexcept;
-  Lock(const Lock&) = delete;
-  Lock& operator=(const Lock&) = delete;
-  ~Lock();
-
   // Blocks until the lock is held by the calling thread.
   void acquire();
   // Returns false if the lock could not be taken within `timeout` (monotonic clock).
   template <class Rep, class Period>
   [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
-    return acquire_until(Clock::now() + std::chrono::ceil<Clock::duration>(timeout));
+    return acquire_until(deadline_after(timeout));
   }
   [[nodiscard]] bool try_acquire();
   // Throws NotOwner if the calling thread does not hold the lock.
@@ -71,17 +66,35 @@ class MULTIPROC_API Lock {
     return acquire(when - C::now());
   }
 
-  // For objects that keep their lock inside their own segment: build the state once (by the
-  // segment's creator), then view it from every handle.
-  static void initialise(LockState& state);
-  struct borrow_t {};
-  Lock(borrow_t, LockState& state) noexcept;
+  // Empty for an anonymous or borrowed lock.
+  [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+
+ protected:
+  RobustMutex(const Where& where, ObjectKind kind);
+  explicit RobustMutex(LockState& borrowed) noexcept;
+  static void initialise(LockState& state, bool recursive);
 
  private:
-  [[nodiscard]] bool acquire_until(Clock::time_point deadline);
+  [[nodiscard]] bool acquire_until(Deadline deadline);
 
   Segment segment_;  // empty when borrowed
   LockState* state_ = nullptr;
+};
+
+}  // namespace detail
+
+class MULTIPROC_API Lock : public detail::RobustMutex {
+ public:
+  Lock() : RobustMutex(Where(), ObjectKind::lock) {}  // anonymous: shared with children forked after it
+  Lock(create_t how, std::string_view name) : RobustMutex(Where(how, name), ObjectKind::lock) {}
+  Lock(open_t how, std::string_view name) : RobustMutex(Where(how, name), ObjectKind::lock) {}
+  Lock(open_or_create_t how, std::string_view name) : RobustMutex(Where(how, name), ObjectKind::lock) {}
+
+  // For objects that keep their lock inside their own segment: the segment's creator builds the
+  // state once, then every handle views it.
+  static void initialise(LockState& state) { RobustMutex::initialise(state, false); }
+  struct borrow_t {};
+  Lock(borrow_t, LockState& state) noexcept : RobustMutex(state) {}
 };
 
 }  // namespace multiproc

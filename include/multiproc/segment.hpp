@@ -43,6 +43,20 @@ inline constexpr create_t create{};
 inline constexpr open_t open{};
 inline constexpr open_or_create_t open_or_create{};
 
+// One of the above with its name, or anonymous: what an object's constructors pass down, so that
+// each kind of object builds its segment in one place.
+struct Where {
+  enum class How { anonymous, create, open, open_or_create };
+  How how = How::anonymous;
+  std::string_view name;
+  unsigned permissions = 0600;
+
+  Where() = default;
+  Where(create_t c, std::string_view n) : how(How::create), name(n), permissions(c.permissions) {}
+  Where(open_t, std::string_view n) : how(How::open), name(n) {}
+  Where(open_or_create_t c, std::string_view n) : how(How::open_or_create), name(n), permissions(c.permissions) {}
+};
+
 // Removes a name; mappings already made stay valid until their owners go. Returns false when the
 // name did not exist. Throws InvalidName for a malformed name.
 MULTIPROC_API bool unlink(std::string_view name);
@@ -75,6 +89,12 @@ enum class ObjectKind : std::uint32_t {
   array = 3,
   raw_array = 4,
   lock = 5,
+  rlock = 6,
+  semaphore = 7,
+  bounded_semaphore = 8,
+  event = 9,
+  condition = 10,
+  barrier = 11,
 };
 
 // What a named object records of the type it stores. Two programs agree on it when they were
@@ -157,6 +177,8 @@ class MULTIPROC_API Segment {
   Segment(create_t how, std::string_view name, const Layout& layout, const Initialiser& init);
   Segment(open_t how, std::string_view name, const Layout& layout);
   Segment(open_or_create_t how, std::string_view name, const Layout& layout, const Initialiser& init);
+  // Any of the above (the initialiser is unused by open).
+  Segment(const Where& where, const Layout& layout, const Initialiser& init);
   Segment(Segment&&) noexcept;
   Segment& operator=(Segment&&) noexcept;
   Segment(const Segment&) = delete;
