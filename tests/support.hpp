@@ -1,6 +1,9 @@
 #pragma once
 // Shared by the test programs: unique segment names, children that report through exit codes,
-// and a global check that a test program leaves nothing of its own in /dev/shm.
+// a check of how blocked waits behave, and a global check that a test program leaves nothing of
+// its own in /dev/shm.
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
@@ -50,6 +54,56 @@ inline int in_child(std::function<int()> body, std::chrono::seconds limit = std:
     BOOST_ERROR("child " << child.name() << " was still running after " << limit.count() << " s");
   }
   return *child.exitcode();
+}
+
+// A one-shot notice from one process to another through a pipe: raise() in one, wait() in the
+// other. Made before fork, so both sides hold the pipe.
+struct Notice {
+  Notice() { BOOST_REQUIRE_EQUAL(::pipe(fds), 0); }
+  Notice(const Notice&) = delete;
+  Notice& operator=(const Notice&) = delete;
+  ~Notice() {
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+  void raise() const { (void)!::write(fds[1], "x", 1); }
+  void wait() const {
+    char byte = 0;
+    BOOST_REQUIRE_EQUAL(::read(fds[0], &byte, 1), 1);
+  }
+  int fds[2];
+};
+
+inline std::chrono::nanoseconds cpu_time_of_this_process() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return std::chrono::seconds(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         std::chrono::microseconds(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
+// Checks a wait that nothing will satisfy: `timed_wait(timeout)` must return false (time out),
+// no earlier than the timeout, while the waiting child uses under 5% of a core and is hit by a
+// signal every 50 ms (its handler is installed without SA_RESTART, so every hit is an EINTR that
+// the wait must absorb). Returns the child's exit code: 0 when all holds.
+inline int check_blocked_wait(std::function<bool(std::chrono::milliseconds)> timed_wait) {
+  using namespace std::chrono_literals;
+  struct sigaction action{};
+  action.sa_handler = [](int) {};
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGUSR1, &action, nullptr);  // inherited by the child, so no signal can kill it early
+  constexpr auto timeout = 1000ms;
+  multiproc::Process waiter{[&] {
+    const auto cpu_before = cpu_time_of_this_process();
+    const auto start = std::chrono::steady_clock::now();
+    if (timed_wait(timeout)) return 2;                                   // nothing could satisfy it
+    if (std::chrono::steady_clock::now() - start < timeout) return 3;     // returned early
+    return cpu_time_of_this_process() - cpu_before < timeout / 20 ? 0 : 4;  // used CPU while blocked
+  }};
+  waiter.start();
+  while (!waiter.join(50ms)) {
+    ::kill(waiter.pid(), SIGUSR1);
+  }
+  return *waiter.exitcode();
 }
 
 struct NoLeftoverSegments {

@@ -1,7 +1,6 @@
 // Lock across processes and threads: exclusion, timeouts, misuse, recovery from a dead holder.
 #define BOOST_TEST_MODULE lock
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,35 +16,10 @@
 namespace mp = multiproc;
 using namespace std::chrono_literals;
 
-namespace {
-
-// A one-shot signal from a child to the parent: the child writes a byte, the parent waits for it.
-struct Signal {
-  Signal() { BOOST_REQUIRE_EQUAL(::pipe(fds), 0); }
-  ~Signal() {
-    ::close(fds[0]);
-    ::close(fds[1]);
-  }
-  void raise() const { (void)!::write(fds[1], "x", 1); }
-  void wait() const {
-    char byte = 0;
-    BOOST_REQUIRE_EQUAL(::read(fds[0], &byte, 1), 1);
-  }
-  int fds[2];
-};
-
-std::chrono::nanoseconds cpu_time_of_this_process() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return std::chrono::seconds(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         std::chrono::microseconds(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(a_lock_held_by_another_process_is_not_available) {
   mp::Lock lock;
-  Signal held, done;
+  test::Notice held, done;
   mp::Process holder{[&] {
     lock.acquire();
     held.raise();
@@ -120,7 +94,7 @@ BOOST_AUTO_TEST_CASE(misuse_throws_instead_of_hanging) {
 
 BOOST_AUTO_TEST_CASE(holder_killed_while_a_waiter_sleeps_hands_the_lock_over) {
   mp::Lock lock;
-  Signal held;
+  test::Notice held;
   mp::Process holder{[&] {
     lock.acquire();
     held.raise();
@@ -178,17 +152,110 @@ BOOST_AUTO_TEST_CASE(value_lock_recovers_after_its_holder_is_killed) {
   BOOST_CHECK_EQUAL(v.load(), 13);  // load() takes the lock: it must not hang
 }
 
-BOOST_AUTO_TEST_CASE(a_blocked_acquirer_uses_no_cpu) {
+BOOST_AUTO_TEST_CASE(a_blocked_acquirer_sleeps_through_signals_and_uses_no_cpu) {
   mp::Lock lock;
   lock.acquire();
-  mp::Process waiter{[&] {
-    const auto before = cpu_time_of_this_process();
-    if (lock.acquire(1s)) return 2;  // the parent holds it throughout
-    const auto used = cpu_time_of_this_process() - before;
-    return used < 50ms ? 0 : 1;  // well under 5% of the second spent waiting
-  }};
-  waiter.start();
-  BOOST_REQUIRE(waiter.join(30s));
+  BOOST_CHECK_EQUAL(test::check_blocked_wait([&](auto timeout) { return lock.acquire(timeout); }), 0);
   lock.release();
-  BOOST_CHECK_EQUAL(*waiter.exitcode(), 0);
+}
+
+BOOST_AUTO_TEST_CASE(rlock_reenters_and_is_free_only_after_as_many_releases) {
+  mp::RLock rlock;
+  rlock.acquire();
+  rlock.acquire();
+  BOOST_CHECK(rlock.try_acquire());
+  rlock.release();
+  rlock.release();
+  BOOST_CHECK_EQUAL(test::in_child([&] { return rlock.try_acquire() ? 1 : 0; }), 0);  // still held once
+  rlock.release();
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    if (!rlock.try_acquire()) return 1;
+    rlock.release();
+    return 0;
+  }), 0);
+  BOOST_CHECK_THROW(rlock.release(), mp::NotOwner);
+}
+
+BOOST_AUTO_TEST_CASE(rlock_release_by_a_non_owner_throws) {
+  mp::RLock rlock;
+  rlock.acquire();
+  std::thread other([&] { BOOST_CHECK_THROW(rlock.release(), mp::NotOwner); });
+  other.join();
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    try {
+      rlock.release();
+    } catch (const mp::NotOwner&) {
+      return 0;
+    }
+    return 1;
+  }), 0);
+  rlock.release();
+}
+
+BOOST_AUTO_TEST_CASE(rlock_excludes_threads_and_processes) {
+  const auto name = test::unique_name("rlock");
+  mp::ScopedUnlink cleanup{name};
+  mp::RLock rlock{mp::create, name};
+  mp::RawValue<long> counter;
+  const auto add = [&](mp::RLock& lock, int times) {
+    for (int n = 0; n < times; ++n) {
+      std::scoped_lock outer(lock);
+      std::scoped_lock inner(lock);  // re-entry
+      const long seen = counter.value();
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      counter.value() = seen + 1;
+    }
+  };
+  std::vector<mp::Process> children;
+  for (int i = 0; i < 2; ++i) {
+    children.emplace_back([&] {
+      mp::RLock mine{mp::open, name};
+      std::thread helper([&] { add(mine, 5000); });
+      add(mine, 5000);
+      helper.join();
+    });
+  }
+  for (auto& c : children) c.start();
+  for (auto& c : children) {
+    BOOST_REQUIRE(c.join(60s));
+    BOOST_CHECK_EQUAL(*c.exitcode(), 0);
+  }
+  BOOST_CHECK_EQUAL(counter.value(), 20000);
+}
+
+BOOST_AUTO_TEST_CASE(rlock_holder_killed_mid_reentry_is_recovered) {
+  mp::RLock rlock;
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    rlock.acquire();
+    rlock.acquire();
+    ::raise(SIGKILL);
+    return 0;
+  }), -SIGKILL);
+  BOOST_CHECK(rlock.acquire(5s));
+  BOOST_CHECK(rlock.recovered());
+  rlock.acquire();  // a nested acquisition keeps the outermost one's flag
+  BOOST_CHECK(rlock.recovered());
+  rlock.release();
+  rlock.release();
+  BOOST_CHECK_EQUAL(test::in_child([&] { return rlock.try_acquire() && !rlock.recovered() ? 0 : 1; }), 0);
+}
+
+BOOST_AUTO_TEST_CASE(rlock_timeouts_and_idle_waits) {
+  mp::RLock rlock;
+  test::Notice held, done;
+  mp::Process holder{[&] {
+    rlock.acquire();
+    held.raise();
+    done.wait();
+    rlock.release();
+  }};
+  holder.start();
+  held.wait();
+  const auto start = std::chrono::steady_clock::now();
+  BOOST_CHECK(!rlock.acquire(150ms));
+  BOOST_CHECK(std::chrono::steady_clock::now() - start >= 150ms);
+  BOOST_CHECK_EQUAL(test::check_blocked_wait([&](auto timeout) { return rlock.acquire(timeout); }), 0);
+  done.raise();
+  holder.join();
+  BOOST_CHECK_THROW(mp::Lock(mp::open, "no-such-rlock-anywhere"), mp::NotFound);
 }

@@ -1,0 +1,84 @@
+#pragma once
+// Barrier: `parties` processes or threads wait until all have arrived, as Python's Barrier.
+//
+//   multiproc::Barrier start{4};
+//   // in each of 4 workers:
+//   std::size_t index = start.wait(std::chrono::seconds(5));   // 0..3, distinct
+//
+// A wait that times out breaks the barrier: every waiter, and every later wait until reset(),
+// throws BrokenBarrier. So a party that dies or never comes cannot leave the others blocked forever,
+// provided they wait with a timeout. abort() breaks it on purpose; reset() makes it usable again
+// (waiters at that moment get BrokenBarrier). A party that arrived and then died still counts as
+// arrived, as in Python. A waiter sleeps on a futex and uses no CPU.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string_view>
+
+#include <multiproc/detail/deadline.hpp>
+#include <multiproc/export.hpp>
+#include <multiproc/lock.hpp>
+#include <multiproc/segment.hpp>
+
+namespace multiproc {
+
+// Shared state. Fixed layout, trivially copyable. `guard` serialises every change; sleepers read
+// `generation` without it.
+struct BarrierState {
+  // Robust: a process that dies while holding it (a few instructions) leaves the other fields
+  // possibly half-updated, so the next holder, seeing recovered(), breaks the barrier.
+  LockState guard;
+  std::uint32_t parties;     // written once by the creator, read-only afterwards
+  std::uint32_t arrived;     // waiters in the current generation; under `guard`
+  // Futex word: +1 (seq_cst, under `guard`) whenever a generation ends, by the last arrival, a
+  // break, or a reset; waiters sleep while it still holds the value it had when they arrived.
+  std::uint32_t generation;
+  std::uint32_t sleepers;    // waiters asleep on `generation`
+  std::uint32_t broken;      // 1 while broken: waits fail at once until reset(); under `guard`
+  std::uint32_t reserved;
+  // How recent generations ended: bit (g % 64) is set if generation g ended broken, clear if it
+  // ended because all parties arrived; under `guard`. A woken waiter reads the bit of its own
+  // generation. It would misread only if 64 further generations ended between its wake-up and
+  // its read, which needs other processes to pass the barrier 64 times while it is descheduled.
+  std::uint64_t ended_broken;
+};
+
+class MULTIPROC_API Barrier {
+ public:
+  explicit Barrier(int parties) : Barrier(Where(), parties) {}
+  Barrier(create_t how, std::string_view name, int parties) : Barrier(Where(how, name), parties) {}
+  Barrier(open_t how, std::string_view name) : Barrier(Where(how, name), 0) {}
+  Barrier(open_or_create_t how, std::string_view name, int parties) : Barrier(Where(how, name), parties) {}
+
+  // Blocks until all parties have arrived; returns this caller's arrival index, 0..parties-1.
+  // Throws BrokenBarrier if the barrier is or becomes broken.
+  std::size_t wait() { return wait_until(detail::Deadline::max()); }
+  // As wait(); if `timeout` passes first, breaks the barrier and throws BrokenBarrier.
+  template <class Rep, class Period>
+  std::size_t wait(std::chrono::duration<Rep, Period> timeout) {
+    return wait_until(detail::deadline_after(timeout));
+  }
+  // Breaks the barrier: current and later waits throw BrokenBarrier until reset().
+  void abort();
+  // Returns the barrier to its empty, unbroken state; current waiters get BrokenBarrier.
+  void reset();
+  [[nodiscard]] bool broken() const;
+  [[nodiscard]] int parties() const noexcept;
+  [[nodiscard]] int n_waiting() const;
+
+  // Empty for an anonymous barrier.
+  [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+
+ private:
+  Barrier(const Where& where, int parties);
+  std::size_t wait_until(detail::Deadline deadline);
+  [[nodiscard]] std::unique_lock<Lock> hold() const;
+  void end_generation(bool broken) const;
+
+  Segment segment_;
+  BarrierState* state_;
+  mutable Lock guard_;  // a view of state_->guard
+};
+
+}  // namespace multiproc

@@ -1,0 +1,58 @@
+#pragma once
+// Event: a flag that processes and threads wait on, as Python's multiprocessing.Event.
+//
+//   multiproc::Event stop;
+//   // in a child:  while (!stop.is_set()) work();     or   stop.wait();
+//   stop.set();   // wakes every waiter
+//
+// Waiters sleep on a futex and use no CPU. set() makes a system call only if someone waits.
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include <multiproc/detail/deadline.hpp>
+#include <multiproc/export.hpp>
+#include <multiproc/segment.hpp>
+
+namespace multiproc {
+
+// Shared state. Fixed layout, trivially copyable.
+struct EventState {
+  // 1 when set, else 0; the futex word waiters sleep on while it is 0. set() exchanges it with
+  // seq_cst (a release: what the setter wrote before set() is visible to a waiter that sees 1,
+  // and ordered before the read of `sleepers`); clear() stores 0; readers load with acquire.
+  std::uint32_t flag;
+  // Waiters asleep on `flag`.
+  std::uint32_t sleepers;
+};
+
+class MULTIPROC_API Event {
+ public:
+  Event() : Event(Where()) {}
+  Event(create_t how, std::string_view name) : Event(Where(how, name)) {}
+  Event(open_t how, std::string_view name) : Event(Where(how, name)) {}
+  Event(open_or_create_t how, std::string_view name) : Event(Where(how, name)) {}
+
+  void set();
+  void clear();
+  [[nodiscard]] bool is_set() const noexcept;
+  // Blocks until the event is set.
+  void wait();
+  // Returns true once the event is set, false if `timeout` passed first (monotonic clock).
+  template <class Rep, class Period>
+  [[nodiscard]] bool wait(std::chrono::duration<Rep, Period> timeout) {
+    return wait_until(detail::deadline_after(timeout));
+  }
+
+  // Empty for an anonymous event.
+  [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+
+ private:
+  explicit Event(const Where& where);
+  [[nodiscard]] bool wait_until(detail::Deadline deadline);
+
+  Segment segment_;
+  EventState* state_;
+};
+
+}  // namespace multiproc

@@ -1,0 +1,125 @@
+// Semaphore and BoundedSemaphore across processes and threads.
+#define BOOST_TEST_MODULE semaphore
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <multiproc/multiproc.hpp>
+
+#include "support.hpp"
+
+namespace mp = multiproc;
+using namespace std::chrono_literals;
+
+BOOST_AUTO_TEST_CASE(counts_units) {
+  mp::Semaphore sem{2};
+  BOOST_CHECK_EQUAL(sem.get_value(), 2);
+  sem.acquire();
+  BOOST_CHECK(sem.try_acquire());
+  BOOST_CHECK(!sem.try_acquire());
+  BOOST_CHECK_EQUAL(sem.get_value(), 0);
+  sem.release(2);
+  BOOST_CHECK_EQUAL(sem.get_value(), 2);
+  sem.release();
+  BOOST_CHECK_EQUAL(sem.get_value(), 3);  // a plain Semaphore may grow past its start
+  BOOST_CHECK_THROW(sem.release(0), std::invalid_argument);
+  BOOST_CHECK_THROW(mp::Semaphore{-1}, std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(bounded_semaphore_refuses_to_grow) {
+  mp::BoundedSemaphore sem{2};
+  BOOST_CHECK_THROW(sem.release(), mp::TooManyReleases);
+  sem.acquire();
+  BOOST_CHECK_THROW(sem.release(2), mp::TooManyReleases);
+  BOOST_CHECK_EQUAL(sem.get_value(), 1);  // the refused release changed nothing
+  sem.release();
+  BOOST_CHECK_EQUAL(sem.get_value(), 2);
+}
+
+BOOST_AUTO_TEST_CASE(at_most_n_processes_hold_it_at_once) {
+  mp::Semaphore slots{2};
+  mp::RawValue<int> inside;
+  mp::RawValue<int> most_inside;
+  mp::RawValue<int> entries;
+  std::vector<mp::Process> children;
+  for (int i = 0; i < 6; ++i) {
+    children.emplace_back([&] {
+      for (int round = 0; round < 5; ++round) {
+        std::scoped_lock held(slots);
+        const int now = inside.atomic().fetch_add(1) + 1;
+        for (int seen = most_inside.atomic().load(); now > seen && !most_inside.atomic().compare_exchange_weak(seen, now);) {
+        }
+        entries.atomic().fetch_add(1);
+        std::this_thread::sleep_for(2ms);
+        inside.atomic().fetch_sub(1);
+      }
+    });
+  }
+  for (auto& c : children) c.start();
+  for (auto& c : children) {
+    BOOST_REQUIRE(c.join(60s));
+    BOOST_CHECK_EQUAL(*c.exitcode(), 0);
+  }
+  BOOST_CHECK_EQUAL(entries.load(), 30);
+  BOOST_CHECK_LE(most_inside.load(), 2);
+  BOOST_CHECK_EQUAL(slots.get_value(), 2);
+}
+
+BOOST_AUTO_TEST_CASE(release_n_wakes_n_sleeping_processes) {
+  mp::Semaphore sem{0};
+  std::vector<mp::Process> children;
+  for (int i = 0; i < 3; ++i) {
+    children.emplace_back([&] { return sem.acquire(30s) ? 0 : 1; });
+  }
+  for (auto& c : children) c.start();
+  std::this_thread::sleep_for(100ms);
+  sem.release(3);
+  for (auto& c : children) {
+    BOOST_REQUIRE(c.join(30s));
+    BOOST_CHECK_EQUAL(*c.exitcode(), 0);
+  }
+  BOOST_CHECK_EQUAL(sem.get_value(), 0);
+}
+
+BOOST_AUTO_TEST_CASE(timeouts_are_not_early) {
+  mp::Semaphore sem{0};
+  const auto start = std::chrono::steady_clock::now();
+  BOOST_CHECK(!sem.acquire(150ms));
+  BOOST_CHECK(std::chrono::steady_clock::now() - start >= 150ms);
+  BOOST_CHECK(!sem.acquire(0ms));
+  BOOST_CHECK(!sem.acquire(-5ms));
+  BOOST_CHECK_EQUAL(test::check_blocked_wait([&](auto timeout) { return sem.acquire(timeout); }), 0);
+}
+
+BOOST_AUTO_TEST_CASE(named_forms_and_type_checks) {
+  const auto name = test::unique_name("sem");
+  mp::ScopedUnlink cleanup{name};
+  mp::BoundedSemaphore sem{mp::create, name, 1};
+  BOOST_CHECK_THROW(mp::Semaphore(mp::open, name), mp::LayoutMismatch);
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    mp::BoundedSemaphore mine{mp::open, name};
+    if (mine.get_value() != 1 || !mine.try_acquire()) return 1;
+    return 0;  // leaves with the unit: a semaphore has no owner to recover it
+  }), 0);
+  BOOST_CHECK_EQUAL(sem.get_value(), 0);
+  mp::BoundedSemaphore again{mp::open_or_create, name, 5};
+  BOOST_CHECK_EQUAL(again.get_value(), 0);
+  again.release();
+  BOOST_CHECK_THROW(sem.release(), mp::TooManyReleases);
+}
+
+BOOST_AUTO_TEST_CASE(hands_items_between_threads) {
+  mp::Semaphore items{0};
+  std::atomic<int> consumed{0};
+  std::thread consumer([&] {
+    for (int i = 0; i < 1000; ++i) {
+      items.acquire();
+      consumed.fetch_add(1);
+    }
+  });
+  for (int i = 0; i < 1000; ++i) items.release();
+  consumer.join();
+  BOOST_CHECK_EQUAL(consumed.load(), 1000);
+  BOOST_CHECK_EQUAL(items.get_value(), 0);
+}
