@@ -7,13 +7,9 @@
 // contention; "both/s" is the combined rate of the two processes. Every run checks that no
 // increment was lost. Compare the rows of one run: ratios, not absolute times.
 #include <pthread.h>
-#include <sched.h>
-#include <sys/mman.h>
 
 #include <atomic>
 #include <mutex>
-#include <new>
-#include <stdexcept>
 
 #include <benchmark/benchmark.h>
 #include <boost/interprocess/sync/interprocess_mutex.hpp>
@@ -21,31 +17,16 @@
 
 #include <multiproc/multiproc.hpp>
 
+#include "support.hpp"
+
 namespace mp = multiproc;
 namespace bip = boost::interprocess;
 
 namespace {
 
-void pin_to_cpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  sched_setaffinity(0, sizeof set, &set);  // best effort: fewer CPUs just means noisier numbers
-}
-
-// An object placed in anonymous shared memory, for the primitives that must live there
-// themselves (they are not multiproc objects). Unmapped, never destroyed: children share it.
-template <class T>
-T& shared_object() {
-  void* memory = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED) throw std::bad_alloc();
-  return *new (memory) T();
-}
-template <class T>
-void release_shared_object(T& object) {
-  object.~T();
-  munmap(&object, sizeof(T));
-}
+using bench::pin_to_cpu;
+using bench::release_shared_object;
+using bench::shared_object;
 
 struct MultiprocLock {
   mp::Value<long> counter{0};

@@ -18,7 +18,7 @@ bool futex_wait_until(std::uint32_t* word, std::uint32_t expected, const Deadlin
 void futex_wake(std::uint32_t* word, int waiters) noexcept;
 
 // The sleeping half of the primitives built on a futex word plus a count of sleepers.
-// Sleeps while `word` holds `expected`, counting itself in `sleepers` meanwhile, until woken, a
+// Spins briefly (20 us at most), then sleeps while `word` holds `expected`, counting itself in `sleepers` meanwhile, until woken, a
 // signal, or `deadline`; returns false only when the deadline has passed. Callers re-check their
 // condition in a loop (wakes may be spurious).
 //
