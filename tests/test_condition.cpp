@@ -39,6 +39,17 @@ std::vector<mp::Process> start_waiters(int n, mp::Condition& cv, mp::RawValue<in
   return children;
 }
 
+// Notifies one waiter (or all) under the lock, lets the woken ones run, and returns how many
+// waiters have woken so far.
+int notify_and_count(mp::Condition& cv, mp::RawValue<int>& woken, bool all) {
+  {
+    std::scoped_lock held(cv);
+    all ? cv.notify_all() : cv.notify();
+  }
+  std::this_thread::sleep_for(300ms);
+  return woken.atomic().load();
+}
+
 void join_all(std::vector<mp::Process>& children, int expected_exitcode = 0) {
   for (auto& c : children) {
     BOOST_REQUIRE(c.join(30s));
@@ -70,16 +81,8 @@ BOOST_AUTO_TEST_CASE(notify_one_wakes_one_and_notify_all_the_rest) {
   mp::RawValue<int> woken;
   auto children = start_waiters(3, cv, woken);
   std::this_thread::sleep_for(300ms);  // let all three reach their futex sleep
-  {
-    std::scoped_lock held(cv);
-    cv.notify();
-  }
-  std::this_thread::sleep_for(300ms);
-  BOOST_CHECK_EQUAL(woken.load(), 1);
-  {
-    std::scoped_lock held(cv);
-    cv.notify_all();
-  }
+  BOOST_CHECK_EQUAL(notify_and_count(cv, woken, false), 1);
+  BOOST_CHECK_EQUAL(notify_and_count(cv, woken, true), 3);
   join_all(children);
   BOOST_CHECK_EQUAL(woken.load(), 3);
 }
@@ -92,16 +95,8 @@ BOOST_AUTO_TEST_CASE(a_dead_waiter_does_not_swallow_later_notifications) {
   doomed[0].join();
   auto survivors = start_waiters(2, cv, woken);
   std::this_thread::sleep_for(200ms);
-  {
-    std::scoped_lock held(cv);
-    cv.notify();
-  }
-  std::this_thread::sleep_for(300ms);
-  BOOST_CHECK_EQUAL(woken.load(), 1);  // the notification reached a live waiter
-  {
-    std::scoped_lock held(cv);
-    cv.notify_all();
-  }
+  BOOST_CHECK_EQUAL(notify_and_count(cv, woken, false), 1);  // the notification reached a live waiter
+  BOOST_CHECK_EQUAL(notify_and_count(cv, woken, true), 2);
   join_all(survivors);
   BOOST_CHECK_EQUAL(woken.load(), 2);
 }

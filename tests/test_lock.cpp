@@ -16,11 +16,13 @@
 namespace mp = multiproc;
 using namespace std::chrono_literals;
 
+namespace {
 
-BOOST_AUTO_TEST_CASE(a_lock_held_by_another_process_is_not_available) {
-  mp::Lock lock;
-  test::Notice held, done;
-  mp::Process holder{[&] {
+// A child that holds `lock` from before this returns until `done` is raised.
+template <class AnyLock>
+mp::Process start_holder(AnyLock& lock, const test::Notice& done) {
+  test::Notice held;
+  mp::Process holder{[&lock, &held, &done] {
     lock.acquire();
     held.raise();
     done.wait();
@@ -28,6 +30,15 @@ BOOST_AUTO_TEST_CASE(a_lock_held_by_another_process_is_not_available) {
   }};
   holder.start();
   held.wait();
+  return holder;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_lock_held_by_another_process_is_not_available) {
+  mp::Lock lock;
+  test::Notice done;
+  mp::Process holder = start_holder(lock, done);
   BOOST_CHECK(!lock.try_acquire());
   const auto start = std::chrono::steady_clock::now();
   BOOST_CHECK(!lock.acquire(150ms));
@@ -242,15 +253,8 @@ BOOST_AUTO_TEST_CASE(rlock_holder_killed_mid_reentry_is_recovered) {
 
 BOOST_AUTO_TEST_CASE(rlock_timeouts_and_idle_waits) {
   mp::RLock rlock;
-  test::Notice held, done;
-  mp::Process holder{[&] {
-    rlock.acquire();
-    held.raise();
-    done.wait();
-    rlock.release();
-  }};
-  holder.start();
-  held.wait();
+  test::Notice done;
+  mp::Process holder = start_holder(rlock, done);
   const auto start = std::chrono::steady_clock::now();
   BOOST_CHECK(!rlock.acquire(150ms));
   BOOST_CHECK(std::chrono::steady_clock::now() - start >= 150ms);
