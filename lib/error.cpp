@@ -17,6 +17,8 @@ InvalidName::~InvalidName() = default;
 NotOwner::~NotOwner() = default;
 TooManyReleases::~TooManyReleases() = default;
 BrokenBarrier::~BrokenBarrier() = default;
+DecodeError::~DecodeError() = default;
+MessageTooLarge::~MessageTooLarge() = default;
 WorkerLost::~WorkerLost() = default;
 BrokenPool::~BrokenPool() = default;
 

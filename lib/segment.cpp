@@ -73,6 +73,10 @@ const char* kind_name(std::uint32_t kind) {
     case ObjectKind::event: return "Event";
     case ObjectKind::condition: return "Condition";
     case ObjectKind::barrier: return "Barrier";
+    case ObjectKind::spsc_ring: return "SpscRing";
+    case ObjectKind::mpmc_ring: return "MpmcRing";
+    case ObjectKind::queue: return "Queue";
+    case ObjectKind::byte_queue: return "Queue (serialised messages)";
   }
   return "unknown object";
 }

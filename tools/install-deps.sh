@@ -5,6 +5,7 @@ packages=(
   build-essential pkg-config meson ninja-build
   libboost-dev libboost-test-dev   # Boost.Interprocess (header-only) and Boost.Test
   libbenchmark-dev                 # Google Benchmark
+  libcereal-dev                    # cereal: the codec of Queue/Pipe for non-trivial types
 )
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

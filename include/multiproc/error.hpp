@@ -36,6 +36,10 @@ class MULTIPROC_API NotOwner : public Error { public: using Error::Error; ~NotOw
 class MULTIPROC_API TooManyReleases : public Error { public: using Error::Error; ~TooManyReleases() override; };
 // A Barrier that was aborted, reset under its waiters, or broken by a wait that timed out.
 class MULTIPROC_API BrokenBarrier : public Error { public: using Error::Error; ~BrokenBarrier() override; };
+// A message bigger than the whole queue could ever hold: refused, never truncated.
+class MULTIPROC_API MessageTooLarge : public Error { public: using Error::Error; ~MessageTooLarge() override; };
+// Bytes that do not decode to the expected message type (truncated, corrupt, or another type).
+class MULTIPROC_API DecodeError : public Error { public: using Error::Error; ~DecodeError() override; };
 // A pool worker died while it held a task.
 class MULTIPROC_API WorkerLost : public Error { public: using Error::Error; ~WorkerLost() override; };
 // A pool that can no longer run tasks (its initializer failed, or it was terminated).

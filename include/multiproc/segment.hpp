@@ -95,6 +95,10 @@ enum class ObjectKind : std::uint32_t {
   event = 9,
   condition = 10,
   barrier = 11,
+  spsc_ring = 12,
+  mpmc_ring = 13,
+  queue = 14,
+  byte_queue = 15,
 };
 
 // What a named object records of the type it stores. Two programs agree on it when they were

@@ -1,0 +1,153 @@
+#pragma once
+// Codec: how Queue and Pipe turn a message into bytes and back.
+//
+// A trivially copyable T is copied as its bytes (the other process must use the same type; its
+// pointers, if any, mean nothing there). Any other T goes through cereal (libcereal-dev): strings,
+// standard containers, and user types with a `serialize` member as cereal defines it:
+//
+//   struct Order { std::string symbol; std::vector<int> sizes;
+//                  template <class Archive> void serialize(Archive& ar) { ar(symbol, sizes); } };
+//
+// The bytes are those of cereal's BinaryOutputArchive, written straight into a byte vector.
+// Decoding never trusts its input: every length is checked against the bytes that remain, so a
+// corrupt or hostile message gives DecodeError, never a huge allocation or a read out of bounds.
+// (One consequence: a container of empty, zero-byte elements cannot claim more elements than
+// there are bytes left.)
+#include <cstddef>
+#include <cstring>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <cereal/cereal.hpp>
+#include <cereal/types/array.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/set.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/tuple.hpp>
+#include <cereal/types/unordered_map.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/vector.hpp>
+
+#include <multiproc/error.hpp>
+
+namespace multiproc {
+
+namespace detail {
+
+class CodecWriter : public cereal::OutputArchive<CodecWriter, cereal::AllowEmptyClassElision> {
+ public:
+  explicit CodecWriter(std::vector<std::byte>& out) : OutputArchive(this), out_(out) {}
+  void write_bytes(const void* data, std::size_t size) {
+    const auto* bytes = static_cast<const std::byte*>(data);
+    out_.insert(out_.end(), bytes, bytes + size);
+  }
+
+ private:
+  std::vector<std::byte>& out_;
+};
+
+class CodecReader : public cereal::InputArchive<CodecReader, cereal::AllowEmptyClassElision> {
+ public:
+  explicit CodecReader(std::span<const std::byte> in) : InputArchive(this), rest_(in) {}
+  void read_bytes(void* data, std::size_t size) {
+    if (size > rest_.size()) {
+      throw DecodeError("multiproc codec: message truncated (wanted " + std::to_string(size) + " more bytes, " +
+                        std::to_string(rest_.size()) + " left)");
+    }
+    std::memcpy(data, rest_.data(), size);
+    rest_ = rest_.subspan(size);
+  }
+  [[nodiscard]] std::size_t bytes_left() const noexcept { return rest_.size(); }
+
+ private:
+  std::span<const std::byte> rest_;
+};
+
+// The primitives cereal asks an archive for, in the binary archive's format.
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(CodecWriter& ar, const T& t) {
+  ar.write_bytes(&t, sizeof t);
+}
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(CodecReader& ar, T& t) {
+  ar.read_bytes(&t, sizeof t);
+}
+template <class Archive, class T>
+CEREAL_ARCHIVE_RESTRICT(CodecReader, CodecWriter)
+CEREAL_SERIALIZE_FUNCTION_NAME(Archive& ar, cereal::NameValuePair<T>& t) {
+  ar(t.value);
+}
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(CodecWriter& ar, const cereal::SizeTag<T>& t) {
+  ar(t.size);
+}
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(CodecReader& ar, cereal::SizeTag<T>& t) {
+  ar(t.size);
+  // Every element takes at least one byte, so a count above the bytes left is a lie: refuse it
+  // before cereal sizes a container by it.
+  if (static_cast<std::size_t>(t.size) > ar.bytes_left()) {
+    throw DecodeError("multiproc codec: a length of " + std::to_string(t.size) + " exceeds the " +
+                      std::to_string(ar.bytes_left()) + " bytes left in the message");
+  }
+}
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(CodecWriter& ar, const cereal::BinaryData<T>& data) {
+  ar.write_bytes(data.data, static_cast<std::size_t>(data.size));
+}
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(CodecReader& ar, cereal::BinaryData<T>& data) {
+  ar.read_bytes(data.data, static_cast<std::size_t>(data.size));
+}
+
+}  // namespace detail
+
+// True when T travels as its own bytes.
+template <class T>
+inline constexpr bool bitwise_message = std::is_trivially_copyable_v<T>;
+
+// Replaces `out` with the bytes of `value`.
+template <class T>
+void encode(const T& value, std::vector<std::byte>& out) {
+  out.clear();
+  if constexpr (bitwise_message<T>) {
+    out.resize(sizeof(T));
+    std::memcpy(out.data(), &value, sizeof(T));
+  } else {
+    detail::CodecWriter archive(out);
+    archive(value);
+  }
+}
+
+// The T whose bytes `in` holds; DecodeError if they are not exactly one T.
+template <class T>
+T decode(std::span<const std::byte> in) {
+  if constexpr (bitwise_message<T>) {
+    if (in.size() != sizeof(T)) {
+      throw DecodeError("multiproc codec: " + std::to_string(in.size()) + " bytes cannot be a " +
+                        std::to_string(sizeof(T)) + "-byte value");
+    }
+    T value;
+    std::memcpy(&value, in.data(), sizeof(T));
+    return value;
+  } else {
+    T value{};
+    try {
+      detail::CodecReader archive(in);
+      archive(value);
+      if (archive.bytes_left() != 0) {
+        throw DecodeError("multiproc codec: " + std::to_string(archive.bytes_left()) + " bytes left after the message");
+      }
+    } catch (const cereal::Exception& e) {
+      throw DecodeError(std::string("multiproc codec: ") + e.what());
+    }
+    return value;
+  }
+}
+
+}  // namespace multiproc
+
+CEREAL_SETUP_ARCHIVE_TRAITS(multiproc::detail::CodecReader, multiproc::detail::CodecWriter)

@@ -1,0 +1,84 @@
+#pragma once
+// Internal: how the callers of a Queue (or Pipe) sleep when it is empty or full, and how they are
+// woken, across processes. A put or get that does not have to wait makes no system call.
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
+#include <multiproc/detail/deadline.hpp>
+#include <multiproc/export.hpp>
+
+namespace multiproc::detail {
+
+// Shared: part of a queue's control block. Fixed layout, trivially copyable.
+struct QueueSignals {
+  // Futex word consumers sleep on. Bumped (fetch_add, seq_cst) by a producer after a put, only
+  // when it read `consumers_sleeping` non-zero; and by close().
+  std::uint32_t data_signal;
+  // Consumers between announcing themselves and leaving their sleep. Incremented (seq_cst) by a
+  // consumer before its last check of the queue; read by producers after a seq_cst fence that
+  // follows their put. Either the producer sees the sleeper, or the sleeper's last check sees the
+  // message: a wake-up cannot be lost. A consumer killed asleep leaves it one too high, which
+  // costs producers a needless wake-up system call and nothing else.
+  std::uint32_t consumers_sleeping;
+  // The same pair for producers waiting for room, bumped and read by consumers after a get.
+  std::uint32_t room_signal;
+  std::uint32_t producers_sleeping;
+  // 1 once close() was called (stored seq_cst, loaded acquire). Never goes back to 0.
+  std::uint32_t closed;
+  // JoinableQueue: messages put but not yet matched by task_done() (fetch_add/fetch_sub, seq_cst),
+  // and the futex word join() sleeps on while it is non-zero.
+  std::uint32_t unfinished_tasks;
+  std::uint32_t joiners_sleeping;
+  std::uint32_t reserved;
+};
+
+enum class Side { consumer, producer };
+
+// The result of one try at a put or get.
+enum class Attempted {
+  done,     // it happened
+  blocked,  // empty (for a get) or full (for a put): sleep until woken
+  stalled,  // the next message is being written by a process that may have died: retry soon
+};
+
+// A non-owning reference to "try once", so the waiting loop can live in the library.
+struct AttemptRef {
+  Attempted (*call)(void* context);
+  void* context;
+  template <class F>
+  static AttemptRef to(F& f) noexcept {
+    return {[](void* c) { return (*static_cast<F*>(c))(); }, &f};
+  }
+  Attempted operator()() const { return call(context); }
+};
+
+// Repeats `attempt` until it is done: first for a short spin, then asleep on the side's futex
+// word, woken by the other side (or every few milliseconds while stalled). Returns false once
+// `deadline` passes. Throws Closed when the queue is closed and, for a consumer, nothing is left.
+MULTIPROC_API bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline);
+
+// After a put (Side::consumer: wake a consumer) or a get (Side::producer: wake a producer): makes
+// the wake-up system call only if someone sleeps.
+MULTIPROC_API void wake_one(QueueSignals& signals, Side side) noexcept;
+inline void announce(QueueSignals& signals, Side side) noexcept {
+  // seq_cst fence: orders our put/get before the read of the sleeper count (see QueueSignals).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const std::uint32_t& sleepers = side == Side::consumer ? signals.consumers_sleeping : signals.producers_sleeping;
+  if (std::atomic_ref<const std::uint32_t>(sleepers).load(std::memory_order_relaxed) != 0) {
+    wake_one(signals, side);
+  }
+}
+
+// Marks the queue closed and wakes every sleeper on both sides.
+MULTIPROC_API void close(QueueSignals& signals) noexcept;
+[[nodiscard]] inline bool is_closed(const QueueSignals& signals) noexcept {
+  return std::atomic_ref<const std::uint32_t>(signals.closed).load(std::memory_order_acquire) != 0;
+}
+
+// JoinableQueue: counts a put; task_done() (false if called more often than put); join().
+MULTIPROC_API void add_task(QueueSignals& signals) noexcept;
+MULTIPROC_API bool finish_task(QueueSignals& signals) noexcept;
+MULTIPROC_API bool wait_tasks_done(QueueSignals& signals, Deadline deadline);
+
+}  // namespace multiproc::detail

@@ -1,0 +1,212 @@
+#pragma once
+// Internal: the bounded multi-producer multi-consumer ring under MpmcRing<T> and Queue<T> (for
+// trivially copyable T). A view over a control block and slots that live in a segment.
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+
+#include <multiproc/detail/liveness.hpp>
+
+namespace multiproc::detail {
+
+// Shared control block. Fixed layout, trivially copyable; the two indices on separate lines.
+struct SlotRingControl {
+  // Next position producers claim. Advanced (CAS, relaxed) by the producer that claimed the slot
+  // of `tail`, or by any producer that finds that slot already claimed.
+  alignas(64) std::uint64_t tail;
+  // Next position consumers claim. Advanced like `tail`, by consumers.
+  alignas(64) std::uint64_t head;
+};
+
+// A slot: its state word and the value. `state` packs (lap << 32) | (phase << 30) | owner pid.
+template <class T>
+struct Slot {
+  std::uint64_t state;
+  T value;
+};
+
+enum class SlotPhase : std::uint32_t { empty = 0, writing = 1, full = 2, reading = 3 };
+
+// What a try_push or try_pop found when it could not proceed.
+enum class RingBlock { none, empty_or_full, stalled };
+
+// The algorithm: a Vyukov-style bounded MPMC ring in which a slot is claimed by a CAS on its own
+// state word that records the claimer's pid, so that a slot left half-done by a dead process can
+// be recognised and passed over.
+//
+// Position p (64-bit, never wraps in practice) uses slot p & mask, in lap L = p >> log2(capacity)
+// (kept to 32 bits: laps are only compared for equality or distance 1, modulo 2^32).
+// A slot's state for lap L moves through
+//     empty(L) --producer CAS--> writing(L, pid) --store--> full(L)
+//     full(L)  --consumer CAS--> reading(L, pid) --store--> empty(L + 1)
+// Invariants:
+//   * Only the claimer of a slot writes its value: the producer between writing and full, read by
+//     the consumer between reading and empty(L + 1). Claims are exclusive because they are CASes
+//     on the state word.
+//   * tail and head only grow; a producer at position p may claim only empty(L of p); a consumer
+//     only full(L of p). Whoever finds the slot of `tail` (`head`) already claimed in its lap moves
+//     the index on, so a claimer that dies before moving it stalls nobody.
+//   * A slot in writing(L, pid) or reading(L, pid) whose pid has exited is reclaimed to
+//     empty(L + 1) by whoever reaches it: a producer killed mid-put loses only its own half-written
+//     message, a consumer killed mid-get only the message it was taking. No message is delivered
+//     twice, and every other message is delivered.
+// Memory orders: the full and empty(L + 1) stores are releases and every state load an acquire,
+// so the value written before a release is visible to the side that claims next. Claim CASes are
+// acquire (they read the other side's release). Index CASes are relaxed: an index is a hint of
+// where to look, and every decision is made on the slot's state.
+// Liveness checks (a kill(2) and a read of /proc) are made only for a slot seen stuck in the same
+// claimed state on two calls at least a millisecond apart, so they never slow the normal path.
+template <class T>
+class SlotRing {
+ public:
+  SlotRing(SlotRingControl* control, Slot<T>* slots, std::size_t capacity) noexcept
+      : control_(control), slots_(slots), mask_(capacity - 1), lap_shift_(static_cast<unsigned>(std::countr_zero(capacity))) {}
+
+  // False when full (or blocked by a slot of a live process still being read).
+  [[nodiscard]] bool try_push(const T& value) noexcept {
+    std::atomic_ref<std::uint64_t> tail(control_->tail);
+    std::uint64_t position = tail.load(std::memory_order_relaxed);
+    for (;;) {
+      Slot<T>& slot = slots_[position & mask_];
+      std::atomic_ref<std::uint64_t> state(slot.state);
+      const std::uint32_t lap = lap_of_position(position);
+      std::uint64_t seen = state.load(std::memory_order_acquire);
+      const auto distance = static_cast<std::int32_t>(lap_of(seen) - lap);
+      if (distance == 0 && phase_of(seen) == SlotPhase::empty) {
+        if (state.compare_exchange_strong(seen, pack(lap, SlotPhase::writing, current_pid()), std::memory_order_acquire,
+                                          std::memory_order_relaxed)) {
+          tail.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
+          std::memcpy(&slot.value, &value, sizeof(T));
+          state.store(pack(lap, SlotPhase::full, 0), std::memory_order_release);
+          return true;
+        }
+        continue;  // another producer claimed it: look again
+      }
+      if (distance >= 0) {  // claimed in this lap already, or passed over: move tail on
+        advance(tail, position);
+        continue;
+      }
+      // The slot is still in an earlier lap: full, unless its claimer died.
+      if (distance == -1 && reclaim_if_abandoned(state, seen)) {
+        continue;
+      }
+      blocked_ = RingBlock::empty_or_full;
+      return false;
+    }
+  }
+
+  // Empty when there is nothing to take (or the next message is still being written).
+  [[nodiscard]] std::optional<T> try_pop() noexcept {
+    std::atomic_ref<std::uint64_t> head(control_->head);
+    std::uint64_t position = head.load(std::memory_order_relaxed);
+    for (;;) {
+      Slot<T>& slot = slots_[position & mask_];
+      std::atomic_ref<std::uint64_t> state(slot.state);
+      const std::uint32_t lap = lap_of_position(position);
+      std::uint64_t seen = state.load(std::memory_order_acquire);
+      const auto distance = static_cast<std::int32_t>(lap_of(seen) - lap);
+      if (distance == 0) {
+        switch (phase_of(seen)) {
+          case SlotPhase::full:
+            if (state.compare_exchange_strong(seen, pack(lap, SlotPhase::reading, current_pid()),
+                                              std::memory_order_acquire, std::memory_order_relaxed)) {
+              head.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
+              T value;
+              std::memcpy(&value, &slot.value, sizeof(T));
+              state.store(pack(lap + 1, SlotPhase::empty, 0), std::memory_order_release);
+              return value;
+            }
+            continue;
+          case SlotPhase::reading:  // another consumer has it: move head on
+            advance(head, position);
+            continue;
+          case SlotPhase::writing:  // a producer is still writing it, or died doing so
+            if (reclaim_if_abandoned(state, seen)) {
+              continue;
+            }
+            blocked_ = RingBlock::stalled;
+            return std::nullopt;
+          case SlotPhase::empty:
+            blocked_ = RingBlock::empty_or_full;
+            return std::nullopt;
+        }
+      }
+      if (distance > 0) {  // this position was consumed or passed over: move head on
+        advance(head, position);
+        continue;
+      }
+      blocked_ = RingBlock::empty_or_full;  // nothing produced for this position yet
+      return std::nullopt;
+    }
+  }
+
+  // Why the last failed try_push/try_pop failed: `stalled` means a live producer is mid-write.
+  [[nodiscard]] RingBlock last_block() const noexcept { return blocked_; }
+
+  [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
+  [[nodiscard]] std::size_t size_approx() const noexcept {
+    const std::uint64_t head = std::atomic_ref<std::uint64_t>(control_->head).load(std::memory_order_acquire);
+    const std::uint64_t tail = std::atomic_ref<std::uint64_t>(control_->tail).load(std::memory_order_acquire);
+    return tail > head ? static_cast<std::size_t>(std::min<std::uint64_t>(tail - head, capacity())) : 0;
+  }
+
+ private:
+  static constexpr std::uint64_t pack(std::uint32_t lap, SlotPhase phase, std::uint32_t pid) noexcept {
+    return (std::uint64_t{lap} << 32) | (std::uint64_t{static_cast<std::uint32_t>(phase)} << 30) | (pid & 0x3fffffffu);
+  }
+  static constexpr std::uint32_t lap_of(std::uint64_t state) noexcept { return static_cast<std::uint32_t>(state >> 32); }
+  static constexpr SlotPhase phase_of(std::uint64_t state) noexcept {
+    return static_cast<SlotPhase>((state >> 30) & 3u);
+  }
+  static constexpr std::uint32_t owner_of(std::uint64_t state) noexcept {
+    return static_cast<std::uint32_t>(state & 0x3fffffffu);
+  }
+  [[nodiscard]] std::uint32_t lap_of_position(std::uint64_t position) const noexcept {
+    return static_cast<std::uint32_t>(position >> lap_shift_);
+  }
+
+  // Moves `index` from `position` to the next one, or learns where another process moved it.
+  static void advance(std::atomic_ref<std::uint64_t>& index, std::uint64_t& position) noexcept {
+    if (index.compare_exchange_strong(position, position + 1, std::memory_order_relaxed)) {
+      ++position;
+    }
+  }
+
+  // A slot claimed (writing or reading) by a process that has exited is released to the next lap.
+  // Checked only when this handle has seen the very same state before, at least a millisecond ago.
+  bool reclaim_if_abandoned(std::atomic_ref<std::uint64_t>& state, std::uint64_t seen) noexcept {
+    const SlotPhase phase = phase_of(seen);
+    if (phase != SlotPhase::writing && phase != SlotPhase::reading) {
+      return false;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (seen != suspect_state_) {
+      suspect_state_ = seen;
+      suspect_since_ = now;
+      return false;
+    }
+    if (now - suspect_since_ < std::chrono::milliseconds(1) || process_is_alive(owner_of(seen))) {
+      return false;
+    }
+    suspect_state_ = 0;
+    // release: as the normal empty(L + 1) store. The dead claimer's bytes are simply overwritten
+    // later. If the CAS fails, someone else moved the slot on: the caller looks again either way.
+    (void)state.compare_exchange_strong(seen, pack(lap_of(seen) + 1, SlotPhase::empty, 0), std::memory_order_release,
+                                        std::memory_order_relaxed);
+    return true;
+  }
+
+  SlotRingControl* control_;
+  Slot<T>* slots_;
+  std::size_t mask_;
+  unsigned lap_shift_;
+  RingBlock blocked_ = RingBlock::none;
+  std::uint64_t suspect_state_ = 0;  // process-local: a claimed state seen stuck, and since when
+  std::chrono::steady_clock::time_point suspect_since_{};
+};
+
+}  // namespace multiproc::detail

@@ -1,0 +1,312 @@
+#pragma once
+// Queue<T>, SimpleQueue<T>, JoinableQueue<T>: bounded FIFO queues for any number of producer and
+// consumer processes and threads, as Python's multiprocessing queues.
+//
+//   multiproc::Queue<long> q{1024};                    // or {multiproc::create, "jobs", 1024}
+//   q.put(42);                     long x = q.get();
+//   q.put(7, 100ms);  /* Full */   q.get(100ms);  /* Empty on timeout */   q.get_nowait();
+//   q.close();                     // puts throw Closed; gets drain what is left, then throw Closed
+//
+// Messages of a trivially copyable T travel as their bytes through a lock-free ring of slots (see
+// detail/slot_ring.hpp); any other T (std::string, std::vector, user types with `serialize`) is
+// serialised by the codec into a ring of variable-size records guarded by a robust Lock.
+// A caller that must wait spins for a few microseconds, then sleeps on a futex; it is woken only
+// when there is something for it. A put or get that does not wait makes no system call.
+//
+// Messages from one producer arrive in the order it put them. What a process killed in the middle
+// of a call costs the others:
+//   * killed inside put(): its half-written message is skipped (trivially copyable T) or never
+//     becomes visible (other T). Nothing else is lost; the queue stays usable.
+//   * killed inside get(): for a trivially copyable T the message it was taking is lost with it;
+//     for other T it stays in the queue for the next consumer. Nothing else is lost or duplicated.
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <multiproc/codec.hpp>
+#include <multiproc/detail/byte_ring.hpp>
+#include <multiproc/detail/deadline.hpp>
+#include <multiproc/detail/queue_sync.hpp>
+#include <multiproc/detail/slot_ring.hpp>
+#include <multiproc/error.hpp>
+#include <multiproc/mpmc_ring.hpp>
+#include <multiproc/segment.hpp>
+
+namespace multiproc {
+
+namespace detail {
+
+// Control blocks: the ring's, then the signals on their own cache line.
+struct SlotQueueControl {
+  SlotRingControl ring;
+  alignas(64) QueueSignals signals;
+};
+struct ByteQueueControl {
+  ByteRingControl ring;
+  alignas(64) QueueSignals signals;
+};
+
+// Trivially copyable messages: the lock-free slot ring.
+template <class T>
+class SlotBackend {
+ public:
+  SlotBackend(const Where& where, std::size_t capacity)
+      : segment_(where, slot_ring_layout<T, SlotQueueControl>(ObjectKind::queue, capacity), [](Segment&) {}),
+        ring_((check_ring_capacity(segment_), &control().ring), static_cast<Slot<T>*>(segment_.elements()),
+              segment_.count()) {}
+
+  using Taken = T;  // what try_get hands back
+  // What a put hands to try_put: the value itself.
+  static const T& encoded(const T& value) noexcept { return value; }
+  Attempted try_put(const T& value) noexcept { return ring_.try_push(value) ? Attempted::done : Attempted::blocked; }
+  Attempted try_get(std::optional<T>& out) noexcept {
+    out = ring_.try_pop();
+    if (out) {
+      return Attempted::done;
+    }
+    return ring_.last_block() == RingBlock::stalled ? Attempted::stalled : Attempted::blocked;
+  }
+  static T decoded(T&& value) noexcept { return std::move(value); }
+
+  [[nodiscard]] std::size_t size() const noexcept { return ring_.size_approx(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return ring_.capacity(); }
+  [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
+  [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+
+ private:
+  [[nodiscard]] SlotQueueControl& control() const noexcept { return *static_cast<SlotQueueControl*>(segment_.prefix()); }
+
+  Segment segment_;
+  SlotRing<T> ring_;
+};
+
+// Other messages: encoded by the codec into a byte ring of `capacity` x `typical_bytes` bytes.
+template <class T>
+class ByteBackend {
+ public:
+  static constexpr std::size_t typical_bytes = 256;
+
+  ByteBackend(const Where& where, std::size_t capacity)
+      : segment_(where,
+                 {ObjectKind::byte_queue, fingerprint_of<std::byte>(), sizeof(ByteQueueControl),
+                  alignof(ByteQueueControl), ByteRing::record_bytes(typical_bytes) * std::max<std::size_t>(capacity, 1)},
+                 [capacity](Segment& s) {
+                   ByteRing::initialise(static_cast<ByteQueueControl*>(s.prefix())->ring, std::max<std::size_t>(capacity, 1),
+                                        fingerprint_of<T>().name_hash);
+                 }),
+        ring_(control().ring, static_cast<std::byte*>(segment_.elements()), segment_.count()) {
+    if (control().ring.message_type != fingerprint_of<T>().name_hash || segment_.count() % 8 != 0) {
+      throw LayoutMismatch("multiproc::Queue: \"" + segment_.name() + "\" holds messages of another type");
+    }
+  }
+
+  using Taken = std::vector<std::byte>;  // what try_get hands back: the encoded message
+  // Encoded once per put, into a buffer of the calling thread, then copied by each try.
+  static std::span<const std::byte> encoded(const T& value) {
+    thread_local std::vector<std::byte> buffer;
+    encode(value, buffer);
+    return buffer;
+  }
+  Attempted try_put(std::span<const std::byte> bytes) { return ring_.try_write(bytes); }
+  Attempted try_get(std::optional<std::vector<std::byte>>& out) {
+    thread_local std::vector<std::byte> buffer;
+    const Attempted result = ring_.try_read(buffer);
+    if (result == Attempted::done) {
+      out = std::move(buffer);
+    }
+    return result;
+  }
+  static T decoded(std::vector<std::byte>&& bytes) { return decode<T>(bytes); }
+
+  [[nodiscard]] std::size_t size() const noexcept { return ring_.messages(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return ring_.max_messages(); }
+  [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
+  [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+
+ private:
+  [[nodiscard]] ByteQueueControl& control() const noexcept { return *static_cast<ByteQueueControl*>(segment_.prefix()); }
+
+  Segment segment_;
+  ByteRing ring_;
+};
+
+template <class T>
+using QueueBackend = std::conditional_t<bitwise_message<T>, SlotBackend<T>, ByteBackend<T>>;
+
+}  // namespace detail
+
+template <class T>
+class Queue {
+ public:
+  static constexpr std::size_t default_capacity = 1024;
+
+  // A trivially copyable T's capacity is rounded up to a power of two.
+  explicit Queue(std::size_t capacity = default_capacity) : backend_(Where(), capacity) {}
+  Queue(create_t how, std::string_view name, std::size_t capacity = default_capacity)
+      : backend_(Where(how, name), capacity) {}
+  Queue(open_t how, std::string_view name) : backend_(Where(how, name), 2) {}
+  Queue(open_or_create_t how, std::string_view name, std::size_t capacity = default_capacity)
+      : backend_(Where(how, name), capacity) {}
+
+  // Blocks while full. Throws Closed after close(), MessageTooLarge for a message the queue could
+  // never hold.
+  void put(const T& value) { (void)put_until(value, detail::Deadline::max()); }
+  // Throws Full if there is still no room after `timeout`.
+  template <class Rep, class Period>
+  void put(const T& value, std::chrono::duration<Rep, Period> timeout) {
+    if (!put_until(value, detail::deadline_after(timeout))) {
+      throw Full("multiproc::Queue::put: still full after the timeout");
+    }
+  }
+  // Throws Full at once if there is no room.
+  void put_nowait(const T& value) {
+    if (!put_until(value, detail::Deadline::min())) {
+      throw Full("multiproc::Queue::put_nowait: full");
+    }
+  }
+
+  // Blocks while empty. Throws Closed once the queue is closed and drained.
+  T get() { return *get_until(detail::Deadline::max()); }
+  // Throws Empty if nothing came within `timeout`.
+  template <class Rep, class Period>
+  T get(std::chrono::duration<Rep, Period> timeout) {
+    auto value = get_until(detail::deadline_after(timeout));
+    if (!value) {
+      throw Empty("multiproc::Queue::get: still empty after the timeout");
+    }
+    return std::move(*value);
+  }
+  // Throws Empty at once if there is nothing.
+  T get_nowait() {
+    auto value = get_until(detail::Deadline::min());
+    if (!value) {
+      throw Empty("multiproc::Queue::get_nowait: empty");
+    }
+    return std::move(*value);
+  }
+
+  // Exact when no one is putting or getting; otherwise a value that was true a moment ago.
+  [[nodiscard]] std::size_t qsize() const noexcept { return backend_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return qsize() == 0; }
+  [[nodiscard]] bool full() const noexcept { return qsize() >= capacity(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return backend_.capacity(); }
+  // For every process: later puts throw Closed; gets take what is left, then throw Closed;
+  // callers asleep in put or get wake up.
+  void close() noexcept { detail::close(backend_.signals()); }
+  [[nodiscard]] bool closed() const noexcept { return detail::is_closed(backend_.signals()); }
+  // Empty for an anonymous queue.
+  [[nodiscard]] const std::string& name() const noexcept { return backend_.name(); }
+
+ protected:
+  bool put_until(const T& value, detail::Deadline deadline) {
+    if (closed()) {
+      throw Closed("multiproc::Queue::put: the queue is closed");
+    }
+    const auto& bytes = backend_.encoded(value);
+    auto attempt = [&] { return backend_.try_put(bytes); };
+    // A JoinableQueue counts the task before the message can be taken, so task_done() never
+    // outruns it; a put that fails takes its count back.
+    if (counts_tasks_) {
+      detail::add_task(backend_.signals());
+    }
+    try {
+      if (attempt() != detail::Attempted::done &&
+          !detail::wait_until_done(backend_.signals(), detail::Side::producer, detail::AttemptRef::to(attempt),
+                                   deadline)) {
+        uncount_task();
+        return false;
+      }
+    } catch (...) {
+      uncount_task();
+      throw;
+    }
+    detail::announce(backend_.signals(), detail::Side::consumer);
+    return true;
+  }
+
+  std::optional<T> get_until(detail::Deadline deadline) {
+    std::optional<typename Backend::Taken> taken;
+    auto attempt = [&] { return backend_.try_get(taken); };
+    if (attempt() != detail::Attempted::done &&
+        !detail::wait_until_done(backend_.signals(), detail::Side::consumer, detail::AttemptRef::to(attempt), deadline)) {
+      return std::nullopt;
+    }
+    detail::announce(backend_.signals(), detail::Side::producer);
+    return backend_.decoded(std::move(*taken));
+  }
+
+  [[nodiscard]] detail::QueueSignals& signals() const noexcept { return backend_.signals(); }
+
+  bool counts_tasks_ = false;  // set by JoinableQueue
+
+ private:
+  using Backend = detail::QueueBackend<T>;
+
+  void uncount_task() noexcept {
+    if (counts_tasks_) {
+      detail::finish_task(backend_.signals());
+    }
+  }
+
+  Backend backend_;
+};
+
+// Python's SimpleQueue: put, get, empty (and close). Bounded like Queue, with its default capacity.
+template <class T>
+class SimpleQueue {
+ public:
+  SimpleQueue() = default;
+  SimpleQueue(create_t how, std::string_view name) : queue_(how, name) {}
+  SimpleQueue(open_t how, std::string_view name) : queue_(how, name) {}
+  SimpleQueue(open_or_create_t how, std::string_view name) : queue_(how, name) {}
+
+  void put(const T& value) { queue_.put(value); }
+  T get() { return queue_.get(); }
+  [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
+  void close() noexcept { queue_.close(); }
+
+ private:
+  Queue<T> queue_;
+};
+
+// A Queue that counts unfinished work: every put adds a task, task_done() finishes one, join()
+// waits until all are finished.
+template <class T>
+class JoinableQueue : public Queue<T> {
+ public:
+  explicit JoinableQueue(std::size_t capacity = Queue<T>::default_capacity) : Queue<T>(capacity) { counting(); }
+  JoinableQueue(create_t how, std::string_view name, std::size_t capacity = Queue<T>::default_capacity)
+      : Queue<T>(how, name, capacity) {
+    counting();
+  }
+  JoinableQueue(open_t how, std::string_view name) : Queue<T>(how, name) { counting(); }
+  JoinableQueue(open_or_create_t how, std::string_view name, std::size_t capacity = Queue<T>::default_capacity)
+      : Queue<T>(how, name, capacity) {
+    counting();
+  }
+
+  // Marks one message taken with get() as processed. Throws std::logic_error when called more
+  // often than messages were put (Python raises ValueError).
+  void task_done() {
+    if (!detail::finish_task(this->signals())) {
+      throw std::logic_error("multiproc::JoinableQueue::task_done: called more times than there were messages");
+    }
+  }
+  // Blocks until every message put has been marked done.
+  void join() { (void)detail::wait_tasks_done(this->signals(), detail::Deadline::max()); }
+  // Returns false if work was still unfinished after `timeout`.
+  template <class Rep, class Period>
+  [[nodiscard]] bool join(std::chrono::duration<Rep, Period> timeout) {
+    return detail::wait_tasks_done(this->signals(), detail::deadline_after(timeout));
+  }
+
+ private:
+  void counting() noexcept { this->counts_tasks_ = true; }
+};
+
+}  // namespace multiproc

@@ -1,0 +1,103 @@
+#include <multiproc/detail/queue_sync.hpp>
+
+#include <climits>
+
+#include <multiproc/error.hpp>
+
+#include "futex.hpp"
+
+namespace multiproc::detail {
+
+namespace {
+
+std::uint32_t& signal_word(QueueSignals& s, Side side) { return side == Side::consumer ? s.data_signal : s.room_signal; }
+std::uint32_t& sleeper_count(QueueSignals& s, Side side) {
+  return side == Side::consumer ? s.consumers_sleeping : s.producers_sleeping;
+}
+
+// How long a waiter stalled by a half-written message sleeps before it looks again (and, after a
+// millisecond, asks whether the writer is still alive).
+constexpr auto stalled_recheck = std::chrono::milliseconds(5);
+
+[[noreturn]] void throw_closed(Side side) {
+  throw Closed(side == Side::consumer ? "multiproc::Queue: closed and drained" : "multiproc::Queue: closed");
+}
+
+}  // namespace
+
+bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline) {
+  std::uint32_t& word = signal_word(signals, side);
+  std::atomic_ref<std::uint32_t> sleepers(sleeper_count(signals, side));
+  for (bool spun = false;; spun = true) {
+    Attempted result = attempt();
+    if (result == Attempted::done) {
+      return true;
+    }
+    if (is_closed(signals)) {
+      throw_closed(side);
+    }
+    if (Clock::now() >= deadline) {
+      return false;
+    }
+    if (!spun && spin_until([&] { return (result = attempt()) == Attempted::done; }, deadline)) {
+      return true;
+    }
+    // acquire: pairs with the waker's seq_cst bump; read before we count ourselves, so a bump made
+    // after our last check below makes the futex wait return at once.
+    const std::uint32_t seen = std::atomic_ref<std::uint32_t>(word).load(std::memory_order_acquire);
+    sleepers.fetch_add(1, std::memory_order_seq_cst);
+    result = attempt();
+    if (result != Attempted::done && !is_closed(signals)) {
+      const Deadline wake_by = result == Attempted::stalled ? std::min(deadline, Clock::now() + stalled_recheck) : deadline;
+      futex_wait_until(&word, seen, wake_by == Deadline::max() ? nullptr : &wake_by);
+    }
+    sleepers.fetch_sub(1, std::memory_order_relaxed);  // a hint for wakers only
+    if (result == Attempted::done) {
+      return true;
+    }
+  }
+}
+
+void wake_one(QueueSignals& signals, Side side) noexcept {
+  std::uint32_t& word = signal_word(signals, side);
+  std::atomic_ref<std::uint32_t>(word).fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(&word, 1);
+}
+
+void close(QueueSignals& signals) noexcept {
+  std::atomic_ref<std::uint32_t>(signals.closed).store(1, std::memory_order_seq_cst);
+  for (const Side side : {Side::consumer, Side::producer}) {
+    std::atomic_ref<std::uint32_t>(signal_word(signals, side)).fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&signal_word(signals, side), INT_MAX);
+  }
+}
+
+void add_task(QueueSignals& signals) noexcept {
+  std::atomic_ref<std::uint32_t>(signals.unfinished_tasks).fetch_add(1, std::memory_order_seq_cst);
+}
+
+bool finish_task(QueueSignals& signals) noexcept {
+  std::atomic_ref<std::uint32_t> unfinished(signals.unfinished_tasks);
+  std::uint32_t seen = unfinished.load(std::memory_order_relaxed);
+  do {
+    if (seen == 0) {
+      return false;
+    }
+  } while (!unfinished.compare_exchange_weak(seen, seen - 1, std::memory_order_seq_cst, std::memory_order_relaxed));
+  if (seen == 1) {
+    wake_sleepers(signals.unfinished_tasks, signals.joiners_sleeping, INT_MAX);
+  }
+  return true;
+}
+
+bool wait_tasks_done(QueueSignals& signals, Deadline deadline) {
+  std::atomic_ref<std::uint32_t> unfinished(signals.unfinished_tasks);
+  for (std::uint32_t seen; (seen = unfinished.load(std::memory_order_acquire)) != 0;) {
+    if (!sleep_while_equal(signals.unfinished_tasks, signals.joiners_sleeping, seen, deadline)) {
+      return unfinished.load(std::memory_order_acquire) == 0;
+    }
+  }
+  return true;
+}
+
+}  // namespace multiproc::detail
