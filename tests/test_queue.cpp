@@ -1,0 +1,393 @@
+// Rings and queues across real processes: exactly-once delivery, FIFO per producer, blocking,
+// timeouts, close, the codec, and processes killed in the middle of a put or get.
+#define BOOST_TEST_MODULE queue
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <multiproc/multiproc.hpp>
+
+#include "support.hpp"
+
+namespace mp = multiproc;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A message names its producer and its sequence number within that producer.
+constexpr std::uint64_t message(std::uint64_t producer, std::uint64_t sequence) { return producer << 32 | sequence; }
+constexpr std::uint64_t producer_of(std::uint64_t m) { return m >> 32; }
+constexpr std::uint64_t sequence_of(std::uint64_t m) { return m & 0xffffffffu; }
+
+// What consumers found, in shared memory: how often each message arrived, and order violations.
+struct Tally {
+  explicit Tally(std::size_t producers, std::size_t per_producer) : seen(producers * per_producer), per(per_producer) {}
+  // Called by a consumer for each message; `last` is that consumer's last sequence per producer.
+  void record(std::uint64_t m, std::vector<std::int64_t>& last) {
+    const std::uint64_t p = producer_of(m);
+    const auto s = static_cast<std::int64_t>(sequence_of(m));
+    if (p >= last.size() || static_cast<std::size_t>(s) >= per) {
+      out_of_order.atomic().fetch_add(1);
+      return;
+    }
+    if (s <= last[p]) out_of_order.atomic().fetch_add(1);  // FIFO per producer, as one consumer sees it
+    last[p] = s;
+    std::atomic_ref<std::uint8_t>(seen[p * per + static_cast<std::size_t>(s)]).fetch_add(1);
+  }
+  std::size_t count(std::uint8_t times) const {
+    std::size_t n = 0;
+    for (const std::uint8_t t : seen) n += t == times;
+    return n;
+  }
+  mp::RawArray<std::uint8_t> seen;
+  std::size_t per;
+  mp::RawValue<long> out_of_order;
+};
+
+template <class Body>
+std::vector<mp::Process> start_all(int n, Body body) {
+  std::vector<mp::Process> children;
+  for (int i = 0; i < n; ++i) children.emplace_back([body, i]() mutable { return body(i); });
+  for (auto& c : children) c.start();
+  return children;
+}
+
+void join_all(std::vector<mp::Process>& children) {
+  for (auto& c : children) {
+    BOOST_REQUIRE(c.join(120s));
+    BOOST_CHECK_EQUAL(*c.exitcode(), 0);
+  }
+}
+
+// A pid that certainly belongs to no process any more: a child that has exited and been reaped.
+std::uint32_t dead_pid() {
+  mp::Process gone{[] {}};
+  gone.start();
+  gone.join();
+  return static_cast<std::uint32_t>(gone.pid());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(four_producers_four_consumers_a_million_messages_exactly_once) {
+  constexpr int producers = 4, consumers = 4;
+  constexpr std::uint64_t per_producer = 250000;
+  mp::Queue<std::uint64_t> queue{1024};
+  Tally tally{producers, per_producer};
+  auto consuming = start_all(consumers, [&](int) {
+    std::vector<std::int64_t> last(producers, -1);
+    try {
+      for (;;) tally.record(queue.get(60s), last);
+    } catch (const mp::Closed&) {
+      return 0;
+    }
+  });
+  auto producing = start_all(producers, [&](int p) {
+    for (std::uint64_t s = 0; s < per_producer; ++s) queue.put(message(static_cast<std::uint64_t>(p), s));
+    return 0;
+  });
+  join_all(producing);
+  queue.close();
+  join_all(consuming);
+  BOOST_CHECK_EQUAL(tally.count(1), producers * per_producer);  // every message exactly once
+  BOOST_CHECK_EQUAL(tally.out_of_order.load(), 0);
+  BOOST_CHECK(queue.empty());
+}
+
+BOOST_AUTO_TEST_CASE(mpmc_ring_without_blocking_delivers_exactly_once) {
+  constexpr int producers = 2, consumers = 2;
+  constexpr std::uint64_t per_producer = 200000;
+  const auto name = test::unique_name("mpmc");
+  mp::ScopedUnlink cleanup{name};
+  mp::MpmcRing<std::uint64_t> ring{mp::create, name, 256};
+  BOOST_CHECK_EQUAL(ring.capacity(), 256u);
+  Tally tally{producers, per_producer};
+  mp::RawValue<long> taken;
+  auto consuming = start_all(consumers, [&](int) {
+    mp::MpmcRing<std::uint64_t> mine{mp::open, name};
+    std::vector<std::int64_t> last(producers, -1);
+    while (taken.atomic().load() < static_cast<long>(producers * per_producer)) {
+      if (auto m = mine.try_pop()) {
+        tally.record(*m, last);
+        taken.atomic().fetch_add(1);
+      }
+    }
+    return 0;
+  });
+  auto producing = start_all(producers, [&](int p) {
+    for (std::uint64_t s = 0; s < per_producer; ++s) {
+      while (!ring.try_push(message(static_cast<std::uint64_t>(p), s))) std::this_thread::yield();
+    }
+    return 0;
+  });
+  join_all(producing);
+  join_all(consuming);
+  BOOST_CHECK_EQUAL(tally.count(1), producers * per_producer);
+  BOOST_CHECK_EQUAL(tally.out_of_order.load(), 0);
+}
+
+BOOST_AUTO_TEST_CASE(spsc_ring_keeps_order_across_processes) {
+  constexpr std::uint64_t count = 1000000;
+  mp::SpscRing<std::uint64_t> ring{100};
+  BOOST_CHECK_EQUAL(ring.capacity(), 128u);
+  mp::Process producer{[&] {
+    for (std::uint64_t i = 0; i < count; ++i) {
+      while (!ring.try_push(i)) std::this_thread::yield();
+    }
+  }};
+  producer.start();
+  std::uint64_t expected = 0;
+  while (expected < count) {
+    if (auto v = ring.try_pop()) {
+      if (*v != expected) break;
+      ++expected;
+    }
+  }
+  BOOST_CHECK_EQUAL(expected, count);
+  producer.join();
+  BOOST_CHECK(!ring.try_pop());
+}
+
+BOOST_AUTO_TEST_CASE(full_and_empty_with_timeouts_and_nowait) {
+  mp::Queue<int> queue{2};
+  BOOST_CHECK_EQUAL(queue.capacity(), 2u);
+  BOOST_CHECK_THROW(queue.get_nowait(), mp::Empty);
+  auto start = std::chrono::steady_clock::now();
+  BOOST_CHECK_THROW(queue.get(100ms), mp::Empty);
+  BOOST_CHECK(std::chrono::steady_clock::now() - start >= 100ms);
+  queue.put(1);
+  queue.put_nowait(2);
+  BOOST_CHECK(queue.full());
+  BOOST_CHECK_EQUAL(queue.qsize(), 2u);
+  BOOST_CHECK_THROW(queue.put_nowait(3), mp::Full);
+  start = std::chrono::steady_clock::now();
+  BOOST_CHECK_THROW(queue.put(3, 100ms), mp::Full);
+  BOOST_CHECK(std::chrono::steady_clock::now() - start >= 100ms);
+  BOOST_CHECK_EQUAL(queue.get(), 1);
+  BOOST_CHECK_EQUAL(queue.get_nowait(), 2);
+  BOOST_CHECK(queue.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_blocked_put_wakes_when_a_consumer_makes_room) {
+  mp::Queue<int> queue{2};
+  queue.put(1);
+  queue.put(2);
+  mp::Process producer{[&] { queue.put(3, 30s); }};
+  producer.start();
+  std::this_thread::sleep_for(100ms);
+  BOOST_CHECK(producer.is_alive());  // still blocked: the queue is full
+  BOOST_CHECK_EQUAL(queue.get(), 1);
+  BOOST_REQUIRE(producer.join(30s));
+  BOOST_CHECK_EQUAL(*producer.exitcode(), 0);
+  BOOST_CHECK_EQUAL(queue.get(), 2);
+  BOOST_CHECK_EQUAL(queue.get(), 3);
+}
+
+BOOST_AUTO_TEST_CASE(waiters_sleep_through_signals_and_use_no_cpu) {
+  mp::Queue<int> empty_queue{4};
+  BOOST_CHECK_EQUAL(test::check_blocked_wait([&](auto timeout) {
+    try {
+      (void)empty_queue.get(timeout);
+      return true;
+    } catch (const mp::Empty&) {
+      return false;
+    }
+  }), 0);
+  mp::Queue<std::string> full_queue{1};
+  full_queue.put("x");
+  BOOST_CHECK_EQUAL(test::check_blocked_wait([&](auto timeout) {
+    try {
+      full_queue.put("y", timeout);
+      return true;
+    } catch (const mp::Full&) {
+      return false;
+    }
+  }), 0);
+}
+
+BOOST_AUTO_TEST_CASE(close_wakes_blocked_getters_and_drains) {
+  mp::Queue<int> queue{8};
+  auto waiting = start_all(2, [&](int) {
+    try {
+      (void)queue.get(30s);
+    } catch (const mp::Closed&) {
+      return 0;
+    }
+    return 1;
+  });
+  std::this_thread::sleep_for(100ms);
+  queue.close();
+  join_all(waiting);
+  BOOST_CHECK(queue.closed());
+  BOOST_CHECK_THROW(queue.put(1), mp::Closed);
+
+  mp::Queue<std::string> words{8};
+  words.put("a");
+  words.put("b");
+  words.close();
+  BOOST_CHECK_EQUAL(words.get(), "a");  // what was put before close is still delivered
+  BOOST_CHECK_EQUAL(words.get_nowait(), "b");
+  BOOST_CHECK_THROW(words.get(), mp::Closed);
+}
+
+struct Order {
+  std::string symbol;
+  std::vector<int> sizes;
+  std::map<std::string, double> tags;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(symbol, sizes, tags);
+  }
+  bool operator==(const Order&) const = default;
+};
+
+BOOST_AUTO_TEST_CASE(strings_vectors_and_user_types_through_the_codec) {
+  const auto name = test::unique_name("orders");
+  mp::ScopedUnlink cleanup{name};
+  mp::Queue<Order> orders{mp::create, name, 128};  // room for all: the parent reads after the child ends
+  BOOST_CHECK_THROW(mp::Queue<std::string>(mp::open, name), mp::LayoutMismatch);
+  mp::Queue<std::vector<int>> vectors{64};
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    mp::Queue<Order> mine{mp::open, name};
+    for (int i = 0; i < 100; ++i) {
+      mine.put(Order{"SYM" + std::to_string(i), std::vector<int>(static_cast<std::size_t>(i), i), {{"px", i * 0.5}}});
+    }
+    vectors.put({});
+    vectors.put(std::vector<int>(1000, 7));
+    return 0;
+  }), 0);
+  for (int i = 0; i < 100; ++i) {
+    const Order expected{"SYM" + std::to_string(i), std::vector<int>(static_cast<std::size_t>(i), i), {{"px", i * 0.5}}};
+    BOOST_REQUIRE(orders.get_nowait() == expected);
+  }
+  BOOST_CHECK(vectors.get().empty());
+  BOOST_CHECK(vectors.get() == std::vector<int>(1000, 7));
+}
+
+BOOST_AUTO_TEST_CASE(a_message_too_large_is_refused_whole) {
+  mp::Queue<std::string> queue{2};  // a ring of 2 x 264 bytes
+  BOOST_CHECK_THROW(queue.put(std::string(10000, 'x')), mp::MessageTooLarge);
+  queue.put("small");
+  BOOST_CHECK_EQUAL(queue.get(), "small");  // the refusal left nothing behind
+  BOOST_CHECK(queue.empty());
+}
+
+BOOST_AUTO_TEST_CASE(joinable_queue_join_waits_for_every_task_done) {
+  mp::JoinableQueue<int> tasks{64};
+  mp::RawValue<int> processed;
+  auto workers = start_all(3, [&](int) {
+    for (;;) {
+      const int task = tasks.get();
+      if (task < 0) {  // poison pill
+        tasks.task_done();
+        return 0;
+      }
+      std::this_thread::sleep_for(1ms);
+      processed.atomic().fetch_add(1);
+      tasks.task_done();
+    }
+  });
+  for (int i = 0; i < 30; ++i) tasks.put(i);
+  for (int i = 0; i < 3; ++i) tasks.put(-1);
+  tasks.join();
+  BOOST_CHECK_EQUAL(processed.load(), 30);  // join returned only after all were done
+  join_all(workers);
+  BOOST_CHECK(tasks.join(0ms));
+  BOOST_CHECK_THROW(tasks.task_done(), std::logic_error);
+}
+
+BOOST_AUTO_TEST_CASE(simple_queue) {
+  mp::SimpleQueue<std::string> queue;
+  BOOST_CHECK(queue.empty());
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    queue.put("from the child");
+    return 0;
+  }), 0);
+  BOOST_CHECK_EQUAL(queue.get(), "from the child");
+}
+
+BOOST_AUTO_TEST_CASE(a_slot_half_written_by_a_dead_producer_is_skipped) {
+  // White-box: a ring over memory of our own, with one slot claimed by a process that is gone.
+  mp::detail::SlotRingControl control{};
+  std::vector<mp::detail::Slot<long>> slots(4);
+  mp::detail::SlotRing<long> ring{&control, slots.data(), slots.size()};
+  BOOST_REQUIRE(ring.try_push(10));
+  // Position 1, lap 0: "writing, by a dead pid", as a producer killed between claim and publish.
+  slots[1].state = (std::uint64_t{1} << 30) | dead_pid();
+  control.tail = 2;
+  BOOST_REQUIRE(ring.try_push(30));
+  BOOST_CHECK_EQUAL(*ring.try_pop(), 10);
+  BOOST_CHECK(!ring.try_pop());  // first sight of the stuck slot: not yet judged
+  BOOST_CHECK(ring.last_block() == mp::detail::RingBlock::stalled);
+  std::this_thread::sleep_for(2ms);
+  const auto next = ring.try_pop();  // seen stuck twice, a millisecond apart: its writer is dead
+  BOOST_REQUIRE(next);
+  BOOST_CHECK_EQUAL(*next, 30);
+  BOOST_CHECK(!ring.try_pop());
+  for (long i = 0; i < 10; ++i) {  // and the ring goes on, lap after lap
+    BOOST_REQUIRE(ring.try_push(i));
+    BOOST_REQUIRE_EQUAL(*ring.try_pop(), i);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_slot_held_by_a_dead_consumer_is_reclaimed_by_producers) {
+  mp::detail::SlotRingControl control{};
+  std::vector<mp::detail::Slot<long>> slots(2);
+  mp::detail::SlotRing<long> ring{&control, slots.data(), slots.size()};
+  BOOST_REQUIRE(ring.try_push(1));
+  BOOST_REQUIRE(ring.try_push(2));
+  // The consumer of position 0 died after claiming it: "reading, lap 0, dead pid".
+  slots[0].state = (std::uint64_t{3} << 30) | dead_pid();
+  control.head = 1;
+  BOOST_CHECK(!ring.try_push(3));  // full, first sight
+  std::this_thread::sleep_for(2ms);
+  BOOST_CHECK(ring.try_push(3));  // the dead consumer's slot is reclaimed
+  BOOST_CHECK_EQUAL(*ring.try_pop(), 2);
+  BOOST_CHECK_EQUAL(*ring.try_pop(), 3);
+}
+
+BOOST_AUTO_TEST_CASE(producers_sigkilled_mid_stream_leave_the_queue_usable) {
+  // Each round a producer streams into a small queue while the parent consumes, and is killed at
+  // a moment that varies. What arrived from it must be in order and without duplicates, and the
+  // queue must then carry a fresh producer's messages exactly.
+  for (const bool codec : {false, true}) {
+    mp::Queue<std::uint64_t> numbers{8};
+    mp::Queue<std::string> words{8};
+    for (int round = 0; round < 10; ++round) {
+      mp::Process doomed{[&] {
+        for (std::uint64_t i = 0;; ++i) codec ? words.put(std::to_string(i)) : numbers.put(i);
+      }};
+      doomed.start();
+      std::int64_t last = -1;
+      const auto receive = [&](std::chrono::milliseconds wait) {
+        return codec ? std::stoll(words.get(wait)) : static_cast<long long>(numbers.get(wait));
+      };
+      for (int i = 0; i < 200 + round * 37; ++i) {
+        const auto got = receive(30s);
+        BOOST_REQUIRE_GT(got, last);
+        last = got;
+      }
+      doomed.kill();
+      doomed.join();
+      try {
+        for (;;) {
+          const auto got = receive(20ms);
+          BOOST_REQUIRE_GT(got, last);
+          last = got;
+        }
+      } catch (const mp::Empty&) {
+      }
+      mp::Process fresh{[&] {
+        for (std::uint64_t i = 0; i < 100; ++i) codec ? words.put(std::to_string(i)) : numbers.put(i);
+      }};
+      fresh.start();
+      for (long long i = 0; i < 100; ++i) BOOST_REQUIRE_EQUAL(receive(30s), i);
+      fresh.join();
+    }
+  }
+}
