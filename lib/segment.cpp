@@ -77,6 +77,7 @@ const char* kind_name(std::uint32_t kind) {
     case ObjectKind::mpmc_ring: return "MpmcRing";
     case ObjectKind::queue: return "Queue";
     case ObjectKind::byte_queue: return "Queue (serialised messages)";
+    case ObjectKind::pipe: return "Pipe";
   }
   return "unknown object";
 }

@@ -8,6 +8,7 @@
 #include <multiproc/event.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/mpmc_ring.hpp>
+#include <multiproc/pipe.hpp>
 #include <multiproc/process.hpp>
 #include <multiproc/queue.hpp>
 #include <multiproc/rlock.hpp>

@@ -39,6 +39,9 @@
 
 namespace multiproc {
 
+template <class T>
+class Connection;
+
 namespace detail {
 
 // Control blocks: the ring's, then the signals on their own cache line.
@@ -240,6 +243,13 @@ class Queue {
     return backend_.decoded(std::move(*taken));
   }
 
+  // Waits until the queue holds a message, without taking it. False once `deadline` passes.
+  bool wait_nonempty_until(detail::Deadline deadline) {
+    auto attempt = [&] { return qsize() > 0 ? detail::Attempted::done : detail::Attempted::blocked; };
+    return attempt() == detail::Attempted::done ||
+           detail::wait_until_done(backend_.signals(), detail::Side::consumer, detail::AttemptRef::to(attempt), deadline);
+  }
+
   [[nodiscard]] detail::QueueSignals& signals() const noexcept { return backend_.signals(); }
 
   bool counts_tasks_ = false;  // set by JoinableQueue
@@ -254,6 +264,8 @@ class Queue {
   }
 
   Backend backend_;
+
+  friend class Connection<T>;
 };
 
 // Python's SimpleQueue: put, get, empty (and close). Bounded like Queue, with its default capacity.

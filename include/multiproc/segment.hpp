@@ -99,6 +99,7 @@ enum class ObjectKind : std::uint32_t {
   mpmc_ring = 13,
   queue = 14,
   byte_queue = 15,
+  pipe = 16,
 };
 
 // What a named object records of the type it stores. Two programs agree on it when they were
