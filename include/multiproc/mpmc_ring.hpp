@@ -6,9 +6,10 @@
 //   multiproc::MpmcRing<Order> orders{multiproc::create, "orders", 1024};
 //   orders.try_push(order);            if (auto o = orders.try_pop()) handle(*o);
 //
-// If a process dies in the middle of try_push, its half-written message is skipped; if it dies in
-// the middle of try_pop, the message it was taking is lost with it. Nothing else is lost or
-// delivered twice, and the ring stays usable (see detail/slot_ring.hpp for the algorithm).
+// If a process dies in the middle of try_push, its half-written message is skipped; one that dies
+// in the middle of try_pop loses nothing (the message is either still in the ring or was already
+// its own). Nothing else is lost or delivered twice, and the ring stays usable (see
+// detail/slot_ring.hpp for the algorithm).
 // The capacity is rounded up to a power of two.
 #include <algorithm>
 #include <bit>

@@ -17,8 +17,8 @@
 // of a call costs the others:
 //   * killed inside put(): its half-written message is skipped (trivially copyable T) or never
 //     becomes visible (other T). Nothing else is lost; the queue stays usable.
-//   * killed inside get(): for a trivially copyable T the message it was taking is lost with it;
-//     for other T it stays in the queue for the next consumer. Nothing else is lost or duplicated.
+//   * killed inside get(): the message it was taking is either still in the queue for the next
+//     consumer, or was already taken by it (and goes with it). Nothing else is lost or duplicated.
 #include <chrono>
 #include <cstddef>
 #include <optional>
