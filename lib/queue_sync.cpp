@@ -11,8 +11,8 @@ namespace multiproc::detail {
 namespace {
 
 std::uint32_t& signal_word(QueueSignals& s, Side side) { return side == Side::consumer ? s.data_signal : s.room_signal; }
-std::uint32_t& sleeper_count(QueueSignals& s, Side side) {
-  return side == Side::consumer ? s.consumers_sleeping : s.producers_sleeping;
+std::uint32_t& waiting_flag(QueueSignals& s, Side side) {
+  return side == Side::consumer ? s.consumers_waiting : s.producers_waiting;
 }
 
 // How long a waiter stalled by a half-written message sleeps before it looks again (and, after a
@@ -27,7 +27,7 @@ constexpr auto stalled_recheck = std::chrono::milliseconds(5);
 
 bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline) {
   std::uint32_t& word = signal_word(signals, side);
-  std::atomic_ref<std::uint32_t> sleepers(sleeper_count(signals, side));
+  std::atomic_ref<std::uint32_t> waiting(waiting_flag(signals, side));
   for (bool spun = false;; spun = true) {
     Attempted result = attempt();
     if (result == Attempted::done) {
@@ -42,26 +42,29 @@ bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadl
     if (!spun && spin_until([&] { return (result = attempt()) == Attempted::done; }, deadline)) {
       return true;
     }
-    // acquire: pairs with the waker's seq_cst bump; read before we count ourselves, so a bump made
+    // acquire: pairs with the waker's seq_cst bump; read before we raise the flag, so a bump made
     // after our last check below makes the futex wait return at once.
     const std::uint32_t seen = std::atomic_ref<std::uint32_t>(word).load(std::memory_order_acquire);
-    sleepers.fetch_add(1, std::memory_order_seq_cst);
+    waiting.exchange(1, std::memory_order_seq_cst);
     result = attempt();
-    if (result != Attempted::done && !is_closed(signals)) {
+    if (result == Attempted::done) {
+      return true;  // the flag stays up: it costs the other side one needless wake-up at most
+    }
+    if (!is_closed(signals)) {
       const Deadline wake_by = result == Attempted::stalled ? std::min(deadline, Clock::now() + stalled_recheck) : deadline;
       futex_wait_until(&word, seen, wake_by == Deadline::max() ? nullptr : &wake_by);
-    }
-    sleepers.fetch_sub(1, std::memory_order_relaxed);  // a hint for wakers only
-    if (result == Attempted::done) {
-      return true;
     }
   }
 }
 
-void wake_one(QueueSignals& signals, Side side) noexcept {
-  std::uint32_t& word = signal_word(signals, side);
-  std::atomic_ref<std::uint32_t>(word).fetch_add(1, std::memory_order_seq_cst);
-  futex_wake(&word, 1);
+void wake_waiters(QueueSignals& signals, Side side) noexcept {
+  // Only the caller that lowers the flag makes the system call; the sleepers it wakes raise it
+  // again if they must sleep again.
+  if (std::atomic_ref<std::uint32_t>(waiting_flag(signals, side)).exchange(0, std::memory_order_acq_rel) != 0) {
+    std::uint32_t& word = signal_word(signals, side);
+    std::atomic_ref<std::uint32_t>(word).fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(&word, INT_MAX);
+  }
 }
 
 void close(QueueSignals& signals) noexcept {

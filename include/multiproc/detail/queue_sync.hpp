@@ -12,18 +12,19 @@ namespace multiproc::detail {
 
 // Shared: part of a queue's control block. Fixed layout, trivially copyable.
 struct QueueSignals {
-  // Futex word consumers sleep on. Bumped (fetch_add, seq_cst) by a producer after a put, only
-  // when it read `consumers_sleeping` non-zero; and by close().
+  // Futex word consumers sleep on. Bumped (fetch_add, seq_cst) by the producer that wakes them,
+  // and by close().
   std::uint32_t data_signal;
-  // Consumers between announcing themselves and leaving their sleep. Incremented (seq_cst) by a
-  // consumer before its last check of the queue; read by producers after a seq_cst fence that
-  // follows their put. Either the producer sees the sleeper, or the sleeper's last check sees the
-  // message: a wake-up cannot be lost. A consumer killed asleep leaves it one too high, which
-  // costs producers a needless wake-up system call and nothing else.
-  std::uint32_t consumers_sleeping;
-  // The same pair for producers waiting for room, bumped and read by consumers after a get.
+  // 1 while some consumer may be asleep. Set (exchange, seq_cst) by a consumer before its last
+  // check of the queue; after a put, a producer reads it (after a seq_cst fence that follows the
+  // put): either the producer sees the flag, or the consumer's last check sees the message, so a
+  // wake-up cannot be lost. The first producer to see it clears it (exchange) and wakes every
+  // sleeper with one system call; the next puts make none until someone sleeps again. A consumer
+  // killed asleep leaves it set, which costs one needless wake-up, once.
+  std::uint32_t consumers_waiting;
+  // The same pair for producers waiting for room, woken by consumers after a get.
   std::uint32_t room_signal;
-  std::uint32_t producers_sleeping;
+  std::uint32_t producers_waiting;
   // 1 once close() was called (stored seq_cst, loaded acquire). Never goes back to 0.
   std::uint32_t closed;
   // JoinableQueue: messages put but not yet matched by task_done() (fetch_add/fetch_sub, seq_cst),
@@ -58,15 +59,15 @@ struct AttemptRef {
 // `deadline` passes. Throws Closed when the queue is closed and, for a consumer, nothing is left.
 MULTIPROC_API bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline);
 
-// After a put (Side::consumer: wake a consumer) or a get (Side::producer: wake a producer): makes
-// the wake-up system call only if someone sleeps.
-MULTIPROC_API void wake_one(QueueSignals& signals, Side side) noexcept;
+// After a put (Side::consumer: wake consumers) or a get (Side::producer: wake producers): makes
+// the wake-up system call only if someone went to sleep since the last one.
+MULTIPROC_API void wake_waiters(QueueSignals& signals, Side side) noexcept;
 inline void announce(QueueSignals& signals, Side side) noexcept {
-  // seq_cst fence: orders our put/get before the read of the sleeper count (see QueueSignals).
+  // seq_cst fence: orders our put/get before the read of the waiting flag (see QueueSignals).
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  const std::uint32_t& sleepers = side == Side::consumer ? signals.consumers_sleeping : signals.producers_sleeping;
-  if (std::atomic_ref<const std::uint32_t>(sleepers).load(std::memory_order_relaxed) != 0) {
-    wake_one(signals, side);
+  const std::uint32_t& waiting = side == Side::consumer ? signals.consumers_waiting : signals.producers_waiting;
+  if (std::atomic_ref<const std::uint32_t>(waiting).load(std::memory_order_relaxed) != 0) {
+    wake_waiters(signals, side);
   }
 }
 
