@@ -1,7 +1,12 @@
 #include <multiproc/detail/queue_sync.hpp>
 
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <climits>
 
+#include <multiproc/detail/liveness.hpp>
 #include <multiproc/error.hpp>
 
 #include "futex.hpp"
@@ -19,11 +24,40 @@ std::uint32_t& waiting_flag(QueueSignals& s, Side side) {
 // millisecond, asks whether the writer is still alive).
 constexpr auto stalled_recheck = std::chrono::milliseconds(5);
 
+long membarrier(int command) noexcept { return ::syscall(SYS_membarrier, command, 0, 0); }
+
+// The pid that registered for global expedited membarriers: registration belongs to a process,
+// so a forked child registers anew. 0: not yet; 1: the kernel refused (use seq_cst fences).
+std::atomic<std::uint32_t> registered_pid{0};
+constexpr std::uint32_t refused = 1;
+
+// The waiter's half of the barrier pair: after raising its flag, before its last check.
+void full_barrier_everywhere() noexcept {
+  if (!light_barriers() || membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+}
+
 [[noreturn]] void throw_closed(Side side) {
   throw Closed(side == Side::consumer ? "multiproc::Queue: closed and drained" : "multiproc::Queue: closed");
 }
 
 }  // namespace
+
+bool light_barriers() noexcept {
+  const std::uint32_t registered = registered_pid.load(std::memory_order_relaxed);
+  if (registered == refused) {
+    return false;
+  }
+  const std::uint32_t me = current_pid();
+  if (registered == me) {
+    return true;
+  }
+  // The system call is itself a full barrier, so the put or get that brought us here is covered.
+  const bool ok = membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+  registered_pid.store(ok ? me : refused, std::memory_order_relaxed);
+  return ok;
+}
 
 bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline) {
   std::uint32_t& word = signal_word(signals, side);
@@ -46,6 +80,7 @@ bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadl
     // after our last check below makes the futex wait return at once.
     const std::uint32_t seen = std::atomic_ref<std::uint32_t>(word).load(std::memory_order_acquire);
     waiting.exchange(1, std::memory_order_seq_cst);
+    full_barrier_everywhere();
     result = attempt();
     if (result == Attempted::done) {
       return true;  // the flag stays up: it costs the other side one needless wake-up at most

@@ -59,12 +59,24 @@ struct AttemptRef {
 // `deadline` passes. Throws Closed when the queue is closed and, for a consumer, nothing is left.
 MULTIPROC_API bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline);
 
+// True when this process is registered for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+// (registering it, once per process, on first call). Then the fast path of put and get needs only
+// a compiler barrier before it reads the waiting flag: a waiter, between raising the flag and its
+// last check, makes the kernel run a full memory barrier on every CPU running a registered process,
+// which orders their earlier put/get before their later flag read (the asymmetric Dekker of
+// userspace RCU). Otherwise both sides use a seq_cst fence.
+MULTIPROC_API bool light_barriers() noexcept;
+
 // After a put (Side::consumer: wake consumers) or a get (Side::producer: wake producers): makes
 // the wake-up system call only if someone went to sleep since the last one.
 MULTIPROC_API void wake_waiters(QueueSignals& signals, Side side) noexcept;
 inline void announce(QueueSignals& signals, Side side) noexcept {
-  // seq_cst fence: orders our put/get before the read of the waiting flag (see QueueSignals).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Orders our put/get before the read of the waiting flag (see QueueSignals and light_barriers).
+  if (light_barriers()) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
   const std::uint32_t& waiting = side == Side::consumer ? signals.consumers_waiting : signals.producers_waiting;
   if (std::atomic_ref<const std::uint32_t>(waiting).load(std::memory_order_relaxed) != 0) {
     wake_waiters(signals, side);
