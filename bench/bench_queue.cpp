@@ -73,9 +73,10 @@ Msg from_raw(const std::byte* bytes) {
 
 // ---- transports: one direction each, made before fork ----------------------------------------
 
-template <class Msg>
-struct SpscRingTransport {
-  mp::SpscRing<Msg> ring{capacity};
+// A ring never blocks: both sides poll it.
+template <template <class> class Ring, class Msg>
+struct PolledRing {
+  Ring<Msg> ring{capacity};
   void send(const Msg& m) {
     while (!ring.try_push(m)) {
     }
@@ -86,20 +87,10 @@ struct SpscRingTransport {
     }
   }
 };
-
 template <class Msg>
-struct MpmcRingTransport {
-  mp::MpmcRing<Msg> ring{capacity};
-  void send(const Msg& m) {
-    while (!ring.try_push(m)) {
-    }
-  }
-  Msg recv() {
-    for (;;) {
-      if (auto m = ring.try_pop()) return *m;
-    }
-  }
-};
+using SpscRingTransport = PolledRing<mp::SpscRing, Msg>;
+template <class Msg>
+using MpmcRingTransport = PolledRing<mp::MpmcRing, Msg>;
 
 template <class Msg>
 struct QueueTransport {

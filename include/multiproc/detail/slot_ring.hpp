@@ -74,11 +74,7 @@ class SlotRing {
     std::atomic_ref<std::uint64_t> tail(control_->tail);
     std::uint64_t position = tail.load(std::memory_order_relaxed);
     for (;;) {
-      Slot<T>& slot = slots_[position & mask_];
-      std::atomic_ref<std::uint64_t> state(slot.state);
-      const std::uint32_t lap = lap_of_position(position);
-      std::uint64_t seen = state.load(std::memory_order_acquire);
-      const auto distance = static_cast<std::int32_t>(lap_of(seen) - lap);
+      auto [slot, state, lap, seen, distance] = look_at(position);
       if (distance == 0 && phase_of(seen) == SlotPhase::empty) {
         if (state.compare_exchange_strong(seen, pack(lap, SlotPhase::writing, current_pid()), std::memory_order_acquire,
                                           std::memory_order_relaxed)) {
@@ -107,11 +103,7 @@ class SlotRing {
     std::atomic_ref<std::uint64_t> head(control_->head);
     std::uint64_t position = head.load(std::memory_order_relaxed);
     for (;;) {
-      Slot<T>& slot = slots_[position & mask_];
-      std::atomic_ref<std::uint64_t> state(slot.state);
-      const std::uint32_t lap = lap_of_position(position);
-      std::uint64_t seen = state.load(std::memory_order_acquire);
-      const auto distance = static_cast<std::int32_t>(lap_of(seen) - lap);
+      auto [slot, state, lap, seen, distance] = look_at(position);
       if (distance == 0) {
         switch (phase_of(seen)) {
           case SlotPhase::full: {
@@ -165,8 +157,21 @@ class SlotRing {
   static constexpr std::uint32_t owner_of(std::uint64_t state) noexcept {
     return static_cast<std::uint32_t>(state & 0x3fffffffu);
   }
-  [[nodiscard]] std::uint32_t lap_of_position(std::uint64_t position) const noexcept {
-    return static_cast<std::uint32_t>(position >> lap_shift_);
+  // A position's slot, its state (read with acquire), and how many laps that state is ahead of the
+  // position's own lap (0: this lap; -1: still the previous lap; > 0: the position was passed).
+  struct Look {
+    Slot<T>& slot;
+    std::atomic_ref<std::uint64_t> state;
+    std::uint32_t lap;
+    std::uint64_t seen;
+    std::int32_t distance;
+  };
+  [[nodiscard]] Look look_at(std::uint64_t position) const noexcept {
+    Slot<T>& slot = slots_[position & mask_];
+    std::atomic_ref<std::uint64_t> state(slot.state);
+    const auto lap = static_cast<std::uint32_t>(position >> lap_shift_);
+    const std::uint64_t seen = state.load(std::memory_order_acquire);
+    return {slot, state, lap, seen, static_cast<std::int32_t>(lap_of(seen) - lap)};
   }
 
   // Moves `index` from `position` to the next one, or learns where another process moved it.
