@@ -391,3 +391,28 @@ BOOST_AUTO_TEST_CASE(producers_sigkilled_mid_stream_leave_the_queue_usable) {
     }
   }
 }
+
+BOOST_AUTO_TEST_CASE(the_decoder_refuses_truncated_and_hostile_bytes) {
+  std::vector<std::byte> bytes;
+  mp::encode(Order{"ABC", {1, 2, 3}, {{"k", 1.0}}}, bytes);
+  BOOST_CHECK(mp::decode<Order>(bytes) == (Order{"ABC", {1, 2, 3}, {{"k", 1.0}}}));
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {  // every truncation
+    BOOST_CHECK_THROW(mp::decode<Order>(std::span(bytes).first(cut)), mp::DecodeError);
+  }
+  std::vector<std::byte> longer = bytes;
+  longer.push_back(std::byte{0});
+  BOOST_CHECK_THROW(mp::decode<Order>(longer), mp::DecodeError);  // trailing bytes
+  // Every byte flipped in turn: either a clean DecodeError or some value, never a crash or a
+  // huge allocation (lengths are checked against the bytes left).
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    std::vector<std::byte> damaged = bytes;
+    damaged[i] = ~damaged[i];
+    try {
+      (void)mp::decode<Order>(damaged);
+    } catch (const mp::DecodeError&) {
+    }
+  }
+  std::vector<std::byte> huge_length(8, std::byte{0xff});  // a string "of 2^64 - 1 bytes"
+  BOOST_CHECK_THROW(mp::decode<std::string>(huge_length), mp::DecodeError);
+  BOOST_CHECK_THROW(mp::decode<long>(std::span(bytes).first(3)), mp::DecodeError);
+}
