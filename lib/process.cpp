@@ -11,7 +11,6 @@
 #include <system_error>
 #include <vector>
 
-#include <cxxabi.h>
 #include <poll.h>
 #include <signal.h>
 extern "C" {  // glibc 2.36's <sys/pidfd.h> forgets its own extern "C"
@@ -19,6 +18,8 @@ extern "C" {  // glibc 2.36's <sys/pidfd.h> forgets its own extern "C"
 }
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "demangle.hpp"
 
 namespace multiproc {
 
@@ -63,21 +64,10 @@ void flush_stdio() {
   std::fflush(nullptr);
 }
 
-std::string current_exception_type() {
-  const std::type_info* type = abi::__cxa_current_exception_type();
-  if (type == nullptr) {
-    return "unknown exception";
-  }
-  int status = 0;
-  std::unique_ptr<char, decltype(&std::free)> readable(abi::__cxa_demangle(type->name(), nullptr, nullptr, &status),
-                                                       &std::free);
-  return status == 0 && readable ? readable.get() : type->name();
-}
-
 // One write(2), so that reports from several children never interleave mid-line.
 void report_uncaught(const std::string& process_name, const std::string& what) {
   const std::string text = "Process " + process_name + " (pid " + std::to_string(::getpid()) +
-                           "): uncaught exception " + current_exception_type() + ": " + what + "\n";
+                           "): uncaught exception " + detail::current_exception_type() + ": " + what + "\n";
   const ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
   (void)ignored;
 }

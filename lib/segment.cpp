@@ -12,7 +12,6 @@
 #include <system_error>
 #include <thread>
 
-#include <cxxabi.h>
 #include <unistd.h>
 
 #include <boost/interprocess/anonymous_shared_memory.hpp>
@@ -22,6 +21,7 @@
 
 #include <multiproc/error.hpp>
 
+#include "demangle.hpp"
 #include "futex.hpp"
 
 namespace bip = boost::interprocess;
@@ -80,13 +80,6 @@ const char* kind_name(std::uint32_t kind) {
     case ObjectKind::pipe: return "Pipe";
   }
   return "unknown object";
-}
-
-std::string readable_type(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, decltype(&std::free)> demangled(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                                        &std::free);
-  return status == 0 && demangled ? std::string(demangled.get()) : std::string(mangled);
 }
 
 std::size_t align_up(std::size_t offset, std::size_t alignment) {
@@ -172,7 +165,7 @@ void check_header(const SegmentHeader& h, std::size_t actual, const Segment::Lay
   char stored_name[sizeof h.element_name + 1] = {};
   std::memcpy(stored_name, h.element_name, sizeof h.element_name);
   const auto type_text = [](const char* kind, const char* type, std::uint32_t size) {
-    return std::string(kind) + "<" + readable_type(type) + "> (" + std::to_string(size) + "-byte elements)";
+    return std::string(kind) + "<" + detail::demangle(type) + "> (" + std::to_string(size) + "-byte elements)";
   };
   if (h.kind != static_cast<std::uint32_t>(want.kind) || h.element_name_hash != want.element.name_hash ||
       h.element_size != want.element.size || h.element_align != want.element.align ||

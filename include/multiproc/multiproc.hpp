@@ -9,6 +9,7 @@
 #include <multiproc/lock.hpp>
 #include <multiproc/mpmc_ring.hpp>
 #include <multiproc/pipe.hpp>
+#include <multiproc/pool.hpp>
 #include <multiproc/process.hpp>
 #include <multiproc/queue.hpp>
 #include <multiproc/rlock.hpp>

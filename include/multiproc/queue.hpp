@@ -94,10 +94,13 @@ class ByteBackend {
  public:
   static constexpr std::size_t typical_bytes = 256;
 
-  ByteBackend(const Where& where, std::size_t capacity)
+  // `ring_bytes` 0: room for `capacity` messages of typical_bytes.
+  ByteBackend(const Where& where, std::size_t capacity, std::size_t ring_bytes = 0)
       : segment_(where,
                  {ObjectKind::byte_queue, fingerprint_of<std::byte>(), sizeof(ByteQueueControl),
-                  alignof(ByteQueueControl), ByteRing::record_bytes(typical_bytes) * std::max<std::size_t>(capacity, 1)},
+                  alignof(ByteQueueControl),
+                  ring_bytes != 0 ? (ring_bytes + 7) / 8 * 8
+                                  : ByteRing::record_bytes(typical_bytes) * std::max<std::size_t>(capacity, 1)},
                  [capacity](Segment& s) {
                    ByteRing::initialise(static_cast<ByteQueueControl*>(s.prefix())->ring, std::max<std::size_t>(capacity, 1),
                                         fingerprint_of<T>().name_hash);
@@ -150,6 +153,11 @@ class Queue {
 
   // A trivially copyable T's capacity is rounded up to a power of two.
   explicit Queue(std::size_t capacity = default_capacity) : backend_(Where(), capacity) {}
+  // For a T that goes through the codec: at most `capacity` messages and `ring_bytes` bytes of them
+  // (by default 256 bytes a message); a single message over ring_bytes throws MessageTooLarge.
+  Queue(std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : backend_(Where(), capacity, ring_bytes) {}
   Queue(create_t how, std::string_view name, std::size_t capacity = default_capacity)
       : backend_(Where(how, name), capacity) {}
   Queue(open_t how, std::string_view name) : backend_(Where(how, name), 2) {}

@@ -1,0 +1,432 @@
+#pragma once
+// Pool: a pool of worker processes, as Python's multiprocessing.Pool.
+//
+//   int square(int x) { return x * x; }
+//   multiproc::Pool pool{4};
+//   std::vector<int> squares = pool.map(square, std::vector<int>{1, 2, 3});
+//   for (int s : pool.imap_unordered(square, std::views::iota(0, 1000000))) use(s);  // streams lazily
+//   multiproc::AsyncResult<int> r = pool.apply_async(square, 7);  r.get();         // 49
+//
+// Tasks are function pointers or capture-less lambdas: workers are forked from this process, so
+// the function's address is valid there; arguments and results go through the codec. (The
+// initializer may capture: it runs in each new worker.) What goes wrong is reported, never waited
+// out:
+//   * an exception in a task: get() throws RemoteError with its type and message;
+//   * a worker that dies (kill, abort, segfault): its task fails with WorkerLost within a tenth of
+//     a second, and a new worker takes its place;
+//   * an initializer that throws: the pool is broken; pending and later calls fail with BrokenPool.
+// Destroying the pool terminates it (as leaving Python's `with Pool()` does): running and queued
+// tasks fail with BrokenPool. One task's arguments, and one result, may take up to 8 MiB encoded.
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <multiproc/detail/pool_core.hpp>
+#include <multiproc/detail/task.hpp>
+#include <multiproc/error.hpp>
+
+namespace multiproc {
+
+class Pool;
+
+namespace detail {
+template <class R>
+using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+}  // namespace detail
+
+// The result of an asynchronous pool call, as Python's AsyncResult. Copies share one result.
+template <class R>
+class AsyncResult {
+ public:
+  // Waits for the result; rethrows the task's failure (RemoteError, WorkerLost, BrokenPool).
+  R get() {
+    wait();
+    return take();
+  }
+  // As get(); throws Timeout if the result is not ready within `timeout`.
+  template <class Rep, class Period>
+  R get(std::chrono::duration<Rep, Period> timeout) {
+    if (!wait(timeout)) {
+      throw Timeout("multiproc::AsyncResult::get: no result within the timeout");
+    }
+    return take();
+  }
+  void wait() const {
+    std::unique_lock lock(state_->mutex);
+    state_->ready.wait(lock, [&] { return state_->done; });
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] bool wait(std::chrono::duration<Rep, Period> timeout) const {
+    std::unique_lock lock(state_->mutex);
+    return state_->ready.wait_for(lock, timeout, [&] { return state_->done; });
+  }
+  [[nodiscard]] bool ready() const {
+    std::scoped_lock lock(state_->mutex);
+    return state_->done;
+  }
+  // Whether the call succeeded; std::logic_error if it is not ready (Python raises ValueError).
+  [[nodiscard]] bool successful() const {
+    std::scoped_lock lock(state_->mutex);
+    if (!state_->done) {
+      throw std::logic_error("multiproc::AsyncResult::successful: the result is not ready");
+    }
+    return !state_->error;
+  }
+
+ private:
+  friend class Pool;
+  struct State {
+    std::mutex mutex;
+    std::condition_variable ready;
+    bool done = false;
+    detail::Stored<R> value{};
+    std::exception_ptr error;
+  };
+
+  AsyncResult() : state_(std::make_shared<State>()) {}
+
+  // Called once, from the pool's manager thread (or the submitting thread when the pool refuses).
+  void complete(detail::Stored<R>&& value, std::exception_ptr error) const {
+    {
+      std::scoped_lock lock(state_->mutex);
+      state_->value = std::move(value);
+      state_->error = std::move(error);
+      state_->done = true;
+    }
+    state_->ready.notify_all();
+  }
+  R take() {
+    std::scoped_lock lock(state_->mutex);
+    if (state_->error) {
+      std::rethrow_exception(state_->error);
+    }
+    if constexpr (!std::is_void_v<R>) {
+      return state_->value;
+    }
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+// The results of imap / imap_unordered: an input range, read once. The inputs are consumed lazily,
+// a few chunks ahead of what has been read, so memory stays bounded however long the input is.
+template <class R>
+class ResultStream {
+ public:
+  class iterator {
+   public:
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    R operator*() const { return stream_->buffer_.front(); }
+    iterator& operator++() {
+      stream_->buffer_.pop_front();
+      stream_->fill_buffer();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const { return stream_->buffer_.empty(); }
+
+   private:
+    friend class ResultStream;
+    explicit iterator(ResultStream* stream) : stream_(stream) {}
+    ResultStream* stream_ = nullptr;
+  };
+
+  // Throws the failure of the first chunk that failed (in yield order) when it is reached.
+  iterator begin() {
+    fill_buffer();
+    return iterator(this);
+  }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+ private:
+  friend class Pool;
+  // Encodes the next chunk of inputs, or returns nothing at the end of the input.
+  using NextChunk = std::function<std::optional<detail::Call>()>;
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::map<std::size_t, detail::TaskOutcome> finished;  // by chunk number
+    std::deque<std::size_t> finish_order;
+  };
+
+  ResultStream(detail::PoolCore& core, NextChunk next, bool ordered, std::size_t ahead)
+      : core_(&core), next_(std::move(next)), ordered_(ordered), ahead_(ahead), shared_(std::make_shared<Shared>()) {}
+
+  // Submits chunks until `ahead_` are out, then waits for the next one to yield and unpacks it.
+  void fill_buffer() {
+    while (buffer_.empty()) {
+      while (!input_done_ && submitted_ - yielded_ < ahead_) {
+        std::optional<detail::Call> call = next_();
+        if (!call) {
+          input_done_ = true;
+          break;
+        }
+        core_->submit(std::move(*call), [shared = shared_, chunk = submitted_](detail::TaskOutcome&& outcome) {
+          {
+            std::scoped_lock lock(shared->mutex);
+            shared->finished.emplace(chunk, std::move(outcome));
+            shared->finish_order.push_back(chunk);
+          }
+          shared->changed.notify_all();
+        });
+        ++submitted_;
+      }
+      if (yielded_ == submitted_) {
+        return;  // everything read: the stream ends
+      }
+      detail::TaskOutcome outcome = next_outcome();
+      ++yielded_;
+      if (std::exception_ptr failure = detail::failure_of(outcome)) {
+        std::rethrow_exception(failure);
+      }
+      for (R& value : decode<std::vector<R>>(outcome.payload)) {
+        buffer_.push_back(std::move(value));
+      }
+    }
+  }
+
+  detail::TaskOutcome next_outcome() {
+    std::unique_lock lock(shared_->mutex);
+    std::size_t chunk = 0;
+    shared_->changed.wait(lock, [&] {
+      if (ordered_) {
+        chunk = yielded_;
+        return shared_->finished.contains(chunk);
+      }
+      if (shared_->finish_order.empty()) {
+        return false;
+      }
+      chunk = shared_->finish_order.front();
+      return true;
+    });
+    std::erase(shared_->finish_order, chunk);
+    auto node = shared_->finished.extract(chunk);
+    return std::move(node.mapped());
+  }
+
+  detail::PoolCore* core_;
+  NextChunk next_;
+  bool ordered_;
+  std::size_t ahead_;
+  std::shared_ptr<Shared> shared_;
+  std::size_t submitted_ = 0;
+  std::size_t yielded_ = 0;
+  bool input_done_ = false;
+  std::deque<R> buffer_;
+};
+
+class MULTIPROC_API Pool {
+ public:
+  // `processes` 0: one per CPU. `initializer` runs once in every new worker. `maxtasksperchild` > 0:
+  // a worker leaves after that many tasks (chunks) and a fresh one takes its place.
+  explicit Pool(int processes = 0, std::function<void()> initializer = {}, int maxtasksperchild = 0)
+      : core_(std::make_unique<detail::PoolCore>(processes, std::move(initializer), maxtasksperchild)) {}
+
+  [[nodiscard]] int processes() const noexcept { return core_->processes(); }
+
+  template <detail::task_function F, class... Args>
+    requires std::invocable<detail::function_pointer_t<F>, std::decay_t<Args>...>
+  auto apply_async(F f, Args&&... args) {
+    using R = std::invoke_result_t<detail::function_pointer_t<F>, std::decay_t<Args>...>;
+    return submit<R>(detail::make_call(f, std::forward<Args>(args)...), {}, {});
+  }
+  // Python's apply_async(func, args, callback=..., error_callback=...): once the call is done,
+  // callback(result) or error_callback(const multiproc::Error&) runs on the pool's result thread.
+  template <detail::task_function F, class... Args, class Callback, class ErrorCallback>
+    requires std::invocable<detail::function_pointer_t<F>, Args...>
+  auto apply_async(F f, std::tuple<Args...> args, Callback callback, ErrorCallback error_callback) {
+    using R = std::invoke_result_t<detail::function_pointer_t<F>, Args...>;
+    auto call = std::apply([&](auto&&... a) { return detail::make_call(f, std::forward<decltype(a)>(a)...); },
+                           std::move(args));
+    return submit<R>(std::move(call), std::function<void(const detail::Stored<R>&)>(
+                                         [callback](const detail::Stored<R>& value) mutable {
+                                           if constexpr (std::is_void_v<R>) {
+                                             callback();
+                                           } else {
+                                             callback(value);
+                                           }
+                                         }),
+                     std::function<void(const Error&)>(std::move(error_callback)));
+  }
+  template <detail::task_function F, class... Args>
+    requires std::invocable<detail::function_pointer_t<F>, std::decay_t<Args>...>
+  auto apply(F f, Args&&... args) {
+    return apply_async(f, std::forward<Args>(args)...).get();
+  }
+
+  // f applied to every input, in input order. chunksize 0: about len / (4 x processes), as Python.
+  template <detail::task_function F, std::ranges::input_range Inputs>
+  auto map(F f, Inputs&& inputs, std::size_t chunksize = 0) {
+    return map_async(f, std::forward<Inputs>(inputs), chunksize).get();
+  }
+  template <detail::task_function F, std::ranges::input_range Inputs>
+  auto map_async(F f, Inputs&& inputs, std::size_t chunksize = 0) {
+    return map_chunks<false>(f, std::forward<Inputs>(inputs), chunksize);
+  }
+  // g applied to the elements of each tuple: starmap(g, {{1, 2}, {3, 4}}) is {g(1, 2), g(3, 4)}.
+  template <detail::task_function G, std::ranges::input_range Inputs>
+  auto starmap(G g, Inputs&& inputs, std::size_t chunksize = 0) {
+    return starmap_async(g, std::forward<Inputs>(inputs), chunksize).get();
+  }
+  template <detail::task_function G, std::ranges::input_range Inputs>
+  auto starmap_async(G g, Inputs&& inputs, std::size_t chunksize = 0) {
+    return map_chunks<true>(g, std::forward<Inputs>(inputs), chunksize);
+  }
+
+  // Results in input order, each as soon as it and all before it are done. The range (taken by
+  // value, or moved from) is read lazily.
+  template <detail::task_function F, std::ranges::input_range Inputs>
+  auto imap(F f, Inputs inputs, std::size_t chunksize = 1) {
+    return stream(f, std::move(inputs), chunksize, true);
+  }
+  // Results in the order they finish.
+  template <detail::task_function F, std::ranges::input_range Inputs>
+  auto imap_unordered(F f, Inputs inputs, std::size_t chunksize = 1) {
+    return stream(f, std::move(inputs), chunksize, false);
+  }
+
+  // No more tasks may be submitted; workers leave once the queued ones are done.
+  void close() { core_->close(); }
+  // Waits for the workers to leave (after close() or terminate()).
+  void join() { core_->join(); }
+  // Stops the workers now; unfinished tasks fail with BrokenPool.
+  void terminate() { core_->terminate(); }
+
+ private:
+  template <class R>
+  AsyncResult<R> submit(detail::Call call, std::function<void(const detail::Stored<R>&)> on_value,
+                        std::function<void(const Error&)> on_error) {
+    AsyncResult<R> result;
+    core_->submit(std::move(call), [result, on_value = std::move(on_value),
+                                    on_error = std::move(on_error)](detail::TaskOutcome&& outcome) {
+      std::exception_ptr failure = detail::failure_of(outcome);
+      detail::Stored<R> value{};
+      if (!failure) {
+        try {
+          if constexpr (!std::is_void_v<R>) {
+            value = decode<R>(outcome.payload);
+          }
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }
+      result.complete(detail::Stored<R>(value), failure);
+      if (failure && on_error) {
+        try {
+          std::rethrow_exception(failure);
+        } catch (const Error& e) {
+          on_error(e);
+        } catch (...) {  // not one of ours (std::bad_alloc...): get() still reports it
+        }
+      } else if (!failure && on_value) {
+        on_value(value);
+      }
+    });
+    return result;
+  }
+
+  // Python's default chunksize for map: ceil(len / (4 x workers)).
+  std::size_t default_chunksize(std::size_t length) const {
+    const std::size_t per = static_cast<std::size_t>(processes()) * 4;
+    return std::max<std::size_t>(1, (length + per - 1) / per);
+  }
+
+  template <bool Unpack, class F, class Inputs>
+  auto map_chunks(F f, Inputs&& inputs, std::size_t chunksize) {
+    using Input = std::ranges::range_value_t<Inputs>;
+    using R = detail::chunk_result_t<F, Input, Unpack>;
+    std::vector<Input> all(std::ranges::begin(inputs), std::ranges::end(inputs));
+    const std::size_t size = chunksize > 0 ? chunksize : default_chunksize(all.size());
+    // The chunks' results land in one vector; the whole map completes when the last chunk does.
+    struct Gather {
+      std::mutex mutex;
+      std::vector<std::vector<R>> chunks;
+      std::size_t left;
+      std::exception_ptr failure;
+    };
+    const std::size_t count = (all.size() + size - 1) / size;
+    auto gather = std::make_shared<Gather>();
+    gather->chunks.resize(count);
+    gather->left = count;
+    AsyncResult<std::vector<R>> result;
+    if (count == 0) {
+      result.complete({}, nullptr);
+      return result;
+    }
+    for (std::size_t c = 0; c < count; ++c) {
+      const auto first = all.begin() + static_cast<std::ptrdiff_t>(c * size);
+      const std::vector<Input> chunk(first, first + static_cast<std::ptrdiff_t>(std::min(size, all.size() - c * size)));
+      core_->submit(detail::make_chunk_call<F, Input, Unpack>(f, chunk), [gather, result, c](detail::TaskOutcome&& outcome) {
+        std::exception_ptr failure = detail::failure_of(outcome);
+        std::vector<R> values;
+        if (!failure) {
+          try {
+            values = decode<std::vector<R>>(outcome.payload);
+          } catch (...) {
+            failure = std::current_exception();
+          }
+        }
+        std::scoped_lock lock(gather->mutex);
+        gather->chunks[c] = std::move(values);
+        if (failure && !gather->failure) {
+          gather->failure = failure;
+        }
+        if (--gather->left == 0) {
+          std::vector<R> flat;
+          for (auto& part : gather->chunks) {
+            std::move(part.begin(), part.end(), std::back_inserter(flat));
+          }
+          result.complete(std::move(flat), gather->failure);
+        }
+      });
+    }
+    return result;
+  }
+
+  template <class F, class Inputs>
+  auto stream(F f, Inputs inputs, std::size_t chunksize, bool ordered) {
+    using Input = std::ranges::range_value_t<Inputs>;
+    using R = detail::chunk_result_t<F, Input, false>;
+    // The range and where reading it has got to, kept alive by the stream's chunk source.
+    struct Source {
+      Inputs inputs;
+      std::ranges::iterator_t<Inputs> next;
+      explicit Source(Inputs&& in) : inputs(std::move(in)), next(std::ranges::begin(inputs)) {}
+    };
+    auto source = std::make_shared<Source>(std::move(inputs));
+    const std::size_t size = std::max<std::size_t>(chunksize, 1);
+    auto next_chunk = [source, f, size]() -> std::optional<detail::Call> {
+      std::vector<Input> chunk;
+      while (chunk.size() < size && source->next != std::ranges::end(source->inputs)) {
+        chunk.push_back(*source->next);
+        ++source->next;
+      }
+      if (chunk.empty()) {
+        return std::nullopt;
+      }
+      return detail::make_chunk_call<F, Input, false>(f, chunk);
+    };
+    return ResultStream<R>(*core_, std::move(next_chunk), ordered, static_cast<std::size_t>(processes()) * 2);
+  }
+
+  std::unique_ptr<detail::PoolCore> core_;
+};
+
+}  // namespace multiproc

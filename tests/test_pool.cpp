@@ -1,0 +1,215 @@
+// Pool: every call, ordering of imap vs imap_unordered, chunksize, initializer, maxtasksperchild,
+// exceptions, workers that die mid-task, terminate, and many small tasks.
+#define BOOST_TEST_MODULE pool
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <numeric>
+#include <ranges>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <multiproc/multiproc.hpp>
+
+#include "support.hpp"
+
+namespace mp = multiproc;
+using namespace std::chrono_literals;
+
+namespace {
+
+int square(int x) { return x * x; }
+long add(int a, long b) { return a + b; }
+std::string shout(std::string s) { return s + "!"; }
+int fails(int x) {
+  if (x == 3) throw std::invalid_argument("three is not allowed");
+  return x;
+}
+int dies_on_three(int x) {
+  if (x == 3) ::raise(SIGKILL);
+  return x;
+}
+int aborts(int) { std::abort(); }
+int sleep_then_return(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+int my_pid(int) { return ::getpid(); }
+
+// Counts worker starts in shared memory: the initializer of every new worker adds one.
+mp::RawValue<int>* initializer_runs = nullptr;
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(map_apply_starmap_and_their_async_forms) {
+  mp::Pool pool{2};
+  BOOST_CHECK_EQUAL(pool.processes(), 2);
+  BOOST_CHECK(pool.map(square, std::vector<int>{1, 2, 3, 4}) == (std::vector<int>{1, 4, 9, 16}));
+  BOOST_CHECK(pool.map(square, std::views::iota(0, 100), 7) ==
+              [] {
+                std::vector<int> v;
+                for (int i = 0; i < 100; ++i) v.push_back(i * i);
+                return v;
+              }());
+  BOOST_CHECK(pool.map(square, std::vector<int>{}).empty());
+  BOOST_CHECK_EQUAL(pool.apply(square, 12), 144);
+  BOOST_CHECK_EQUAL(pool.apply(shout, std::string("hi")), "hi!");  // codec arguments and results
+  auto async = pool.apply_async(add, 40, 2L);
+  BOOST_CHECK_EQUAL(async.get(10s), 42);
+  BOOST_CHECK(async.ready());
+  BOOST_CHECK(async.successful());
+  BOOST_CHECK(pool.starmap(add, std::vector<std::tuple<int, long>>{{1, 2}, {3, 4}}) == (std::vector<long>{3, 7}));
+  auto mapped = pool.map_async(square, std::vector<int>{5, 6});
+  auto starmapped = pool.starmap_async(add, std::vector<std::tuple<int, long>>{{10, 20}});
+  BOOST_CHECK(mapped.get() == (std::vector<int>{25, 36}));
+  BOOST_CHECK(starmapped.get() == (std::vector<long>{30}));
+}
+
+BOOST_AUTO_TEST_CASE(callbacks_and_timeouts) {
+  mp::Pool pool{2};
+  std::atomic<int> got{0};
+  std::atomic<bool> error_seen{false};
+  auto ok = pool.apply_async(square, std::tuple{9}, [&](int r) { got = r; }, [&](const mp::Error&) {});
+  auto bad = pool.apply_async(fails, std::tuple{3}, [&](int) {}, [&](const mp::Error& e) {
+    error_seen = std::string(e.what()).find("three is not allowed") != std::string::npos;
+  });
+  ok.wait();
+  bad.wait();
+  std::this_thread::sleep_for(50ms);  // the callbacks run on the pool's thread, just after completion
+  BOOST_CHECK_EQUAL(got.load(), 81);
+  BOOST_CHECK(error_seen.load());
+  BOOST_CHECK(!bad.successful());
+
+  auto slow = pool.apply_async(sleep_then_return, 500);
+  BOOST_CHECK_THROW((void)slow.successful(), std::logic_error);  // not ready yet
+  BOOST_CHECK_THROW(slow.get(50ms), mp::Timeout);
+  BOOST_CHECK(!slow.wait(10ms));
+  BOOST_CHECK_EQUAL(slow.get(), 500);
+}
+
+BOOST_AUTO_TEST_CASE(an_exception_in_a_task_arrives_as_remote_error) {
+  mp::Pool pool{2};
+  try {
+    pool.apply(fails, 3);
+    BOOST_FAIL("expected RemoteError");
+  } catch (const mp::RemoteError& e) {
+    BOOST_CHECK_EQUAL(e.type_name(), "std::invalid_argument");
+    BOOST_CHECK_EQUAL(e.message(), "three is not allowed");
+  }
+  BOOST_CHECK_THROW(pool.map(fails, std::views::iota(0, 10)), mp::RemoteError);
+  BOOST_CHECK_EQUAL(pool.apply(fails, 4), 4);  // the pool goes on
+}
+
+BOOST_AUTO_TEST_CASE(imap_keeps_input_order_and_imap_unordered_yields_as_ready) {
+  mp::Pool pool{4};
+  // Tasks that take longer the earlier they come: 300, 200, 100, 0 ms.
+  const std::vector<int> sleeps{300, 200, 100, 0};
+  std::vector<int> in_order;
+  for (int r : pool.imap(sleep_then_return, sleeps)) in_order.push_back(r);
+  BOOST_CHECK(in_order == sleeps);
+  std::vector<int> as_ready;
+  for (int r : pool.imap_unordered(sleep_then_return, sleeps)) as_ready.push_back(r);
+  BOOST_CHECK(as_ready == (std::vector<int>{0, 100, 200, 300}));
+}
+
+BOOST_AUTO_TEST_CASE(imap_streams_a_long_input_lazily) {
+  mp::Pool pool{2};
+  long long sum = 0;
+  std::size_t count = 0;
+  // An input too long to materialise at once would still stream: only a few chunks are ever out.
+  for (int r : pool.imap_unordered(square, std::views::iota(0, 20000), 100)) {
+    sum += r;
+    ++count;
+  }
+  BOOST_CHECK_EQUAL(count, 20000u);
+  long long expected = 0;
+  for (long long i = 0; i < 20000; ++i) expected += i * i;
+  BOOST_CHECK_EQUAL(sum, expected);
+  std::vector<int> first;
+  for (int r : pool.imap(square, std::views::iota(1))) {  // infinite input: stop whenever we like
+    first.push_back(r);
+    if (first.size() == 5) break;
+  }
+  BOOST_CHECK(first == (std::vector<int>{1, 4, 9, 16, 25}));
+}
+
+BOOST_AUTO_TEST_CASE(initializer_runs_once_per_worker_and_maxtasksperchild_replaces_workers) {
+  mp::RawValue<int> runs;
+  initializer_runs = &runs;
+  {
+    mp::Pool pool{2, [] { initializer_runs->atomic().fetch_add(1); }};
+    (void)pool.map(square, std::views::iota(0, 50), 1);
+    BOOST_CHECK_EQUAL(runs.load(), 2);
+  }
+  runs.store(0);
+  {
+    mp::Pool pool{2, [] { initializer_runs->atomic().fetch_add(1); }, 3};
+    const auto pids = pool.map(my_pid, std::views::iota(0, 30), 1);
+    const std::set<int> distinct(pids.begin(), pids.end());
+    BOOST_CHECK_GE(distinct.size(), 10u);  // 30 tasks, 3 per worker
+    BOOST_CHECK_GE(runs.load(), 10);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_initializer_breaks_the_pool_for_every_call) {
+  mp::Pool pool{2, [] { throw std::runtime_error("no database"); }};
+  auto pending = pool.apply_async(square, 2);
+  try {
+    (void)pending.get(10s);
+    BOOST_FAIL("expected BrokenPool");
+  } catch (const mp::BrokenPool& e) {
+    BOOST_TEST(std::string(e.what()).find("no database") != std::string::npos, e.what());
+  }
+  BOOST_CHECK_THROW(pool.apply(square, 3), mp::BrokenPool);  // later calls too
+  BOOST_CHECK_THROW(pool.map(square, std::vector<int>{1}), mp::BrokenPool);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_that_dies_mid_task_fails_only_its_task_and_is_replaced) {
+  mp::Pool pool{2};
+  const auto start = std::chrono::steady_clock::now();
+  auto lost = pool.apply_async(dies_on_three, 3);
+  BOOST_CHECK_THROW((void)lost.get(10s), mp::WorkerLost);
+  BOOST_CHECK(std::chrono::steady_clock::now() - start < 1s);  // reported within a second
+  BOOST_CHECK_THROW((void)pool.apply(aborts, 0), mp::WorkerLost);
+  // The others carry on, on replacement workers.
+  BOOST_CHECK(pool.map(square, std::views::iota(0, 20)).size() == 20);
+  auto results = pool.map_async(dies_on_three, std::views::iota(0, 6), 1);
+  BOOST_CHECK_THROW((void)results.get(10s), mp::WorkerLost);
+  BOOST_CHECK_EQUAL(pool.apply(square, 5), 25);
+}
+
+BOOST_AUTO_TEST_CASE(terminate_with_tasks_running_and_close_join) {
+  mp::Pool pool{2};
+  auto running = pool.apply_async(sleep_then_return, 5000);
+  auto queued = pool.map_async(sleep_then_return, std::vector<int>(10, 1000), 1);
+  std::this_thread::sleep_for(100ms);
+  const auto start = std::chrono::steady_clock::now();
+  pool.terminate();
+  BOOST_CHECK(std::chrono::steady_clock::now() - start < 2s);
+  BOOST_CHECK_THROW((void)running.get(1s), mp::BrokenPool);
+  BOOST_CHECK_THROW((void)queued.get(1s), mp::BrokenPool);
+  BOOST_CHECK_THROW(pool.apply(square, 1), mp::BrokenPool);
+
+  mp::Pool closing{2};
+  auto before = closing.map_async(sleep_then_return, std::vector<int>{50, 50, 50});
+  closing.close();
+  BOOST_CHECK_THROW(closing.apply(square, 1), mp::BrokenPool);  // no new work after close
+  closing.join();
+  BOOST_CHECK(before.get(1s) == (std::vector<int>{50, 50, 50}));  // queued work was finished
+}
+
+BOOST_AUTO_TEST_CASE(a_hundred_thousand_small_tasks) {
+  mp::Pool pool{2};
+  const auto squares = pool.map(square, std::views::iota(0, 100000), 1);
+  BOOST_REQUIRE_EQUAL(squares.size(), 100000u);
+  for (int i = 0; i < 100000; i += 997) BOOST_REQUIRE_EQUAL(squares[static_cast<std::size_t>(i)], i * i);
+  const auto chunked = pool.map(square, std::views::iota(0, 100000));  // default chunksize
+  BOOST_CHECK(chunked == squares);
+}
