@@ -21,6 +21,7 @@ DecodeError::~DecodeError() = default;
 MessageTooLarge::~MessageTooLarge() = default;
 WorkerLost::~WorkerLost() = default;
 BrokenPool::~BrokenPool() = default;
+Cancelled::~Cancelled() = default;
 
 RemoteError::RemoteError(std::string type_name, std::string message)
     : Error(type_name + ": " + message), type_name_(std::move(type_name)), message_(std::move(message)) {}

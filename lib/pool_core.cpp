@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -45,6 +46,7 @@ std::exception_ptr failure_of(const TaskOutcome& outcome) {
       return std::make_exception_ptr(RemoteError(outcome.error_type, outcome.message));
     case TaskOutcome::Kind::worker_lost: return std::make_exception_ptr(WorkerLost(outcome.message));
     case TaskOutcome::Kind::broken_pool: return std::make_exception_ptr(BrokenPool(outcome.message));
+    case TaskOutcome::Kind::cancelled: return std::make_exception_ptr(Cancelled(outcome.message));
   }
   return nullptr;
 }
@@ -110,18 +112,47 @@ void PoolCore::run_worker(std::size_t slot) {
   ::_exit(0);
 }
 
-void PoolCore::submit(Call call, Done done) {
+std::uint64_t PoolCore::submit(Call call, Done done) {
+  std::uint64_t id = 0;
   {
     std::unique_lock lock(mutex_);
     if (closed_ || broken_ || terminated_) {
       const std::string why = broken_ ? broken_reason_ : terminated_ ? "the pool was terminated" : "the pool is closed";
       lock.unlock();
       done(failure(TaskOutcome::Kind::broken_pool, "multiproc::Pool: " + why));
-      return;
+      return 0;
     }
-    pending_.push_back(Task{next_id_++, std::move(call), std::move(done)});
+    id = next_id_++;
+    pending_.push_back(Task{id, std::move(call), std::move(done)});
   }
   wake_manager();
+  return id;
+}
+
+bool PoolCore::cancel(std::uint64_t id) {
+  Task task;
+  {
+    std::scoped_lock lock(mutex_);
+    const auto found = std::find_if(pending_.begin(), pending_.end(), [id](const Task& t) { return t.id == id; });
+    if (found == pending_.end()) {
+      return false;
+    }
+    task = std::move(*found);
+    pending_.erase(found);
+  }
+  finish(task, failure(TaskOutcome::Kind::cancelled, "multiproc: the task was cancelled before it started"));
+  return true;
+}
+
+void PoolCore::cancel_all_pending() {
+  std::deque<Task> queued;
+  {
+    std::scoped_lock lock(mutex_);
+    queued.swap(pending_);
+  }
+  for (Task& task : queued) {
+    finish(task, failure(TaskOutcome::Kind::cancelled, "multiproc: the task was cancelled before it started"));
+  }
 }
 
 void PoolCore::wake_manager() {
@@ -144,12 +175,11 @@ void PoolCore::manage() {
       }
     }
     assign_idle_workers();
+    rebalance();
     try {
       handle(results_.get(death_check_interval));
     } catch (const Empty&) {
     }
-    // Everything a worker sent is read before asking whether it died: its last message is put
-    // before it exits, so a finished task is never reported lost, nor a failed initializer as a death.
     handle_waiting_results();
     replace_ended_workers();
   }
@@ -197,6 +227,40 @@ void PoolCore::assign_idle_workers() {
       } catch (const MessageTooLarge& e) {
         finish(task, failure(TaskOutcome::Kind::remote_error, e.what(), "multiproc::MessageTooLarge"));
       }
+    }
+  }
+}
+
+void PoolCore::rebalance() {
+  // A worker with nothing to do takes over a task waiting in a busy worker's inbox. Taking it out
+  // of that inbox is the test: either the busy worker already started it, or it never will.
+  for (Slot& idle : slots_) {
+    if (!idle.running || !idle.ready || idle.retiring || !idle.assigned.empty() ||
+        (maxtasksperchild_ > 0 && idle.given >= maxtasksperchild_)) {
+      continue;
+    }
+    for (Slot& busy : slots_) {
+      if (&busy == &idle || busy.assigned.size() < 2) {
+        continue;
+      }
+      std::optional<TaskMessage> waiting;
+      try {
+        waiting = busy.inbox->get_nowait();
+      } catch (const Empty&) {
+        continue;
+      }
+      const auto found = std::find_if(busy.assigned.begin(), busy.assigned.end(),
+                                      [&](const Task& t) { return t.id == waiting->id; });
+      if (found == busy.assigned.end()) {
+        continue;  // cannot happen: an inbox holds only tasks assigned to its worker
+      }
+      Task task = std::move(*found);
+      busy.assigned.erase(found);
+      --busy.given;  // it never ran there
+      idle.inbox->put_nowait(*waiting);
+      idle.assigned.push_back(std::move(task));
+      ++idle.given;
+      break;
     }
   }
 }
@@ -255,14 +319,16 @@ void PoolCore::handle(ResultMessage&& result) {
 }
 
 void PoolCore::replace_ended_workers() {
-  bool keep_going = false;
-  {
+  const auto keep_going = [this] {
     std::scoped_lock lock(mutex_);
-    keep_going = !terminated_ && !broken_ && !(closed_ && pending_.empty());
-  }
+    return !terminated_ && !broken_ && !(closed_ && pending_.empty());
+  };
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.running && !s.process.is_alive()) {
+      // Reaped: everything it sent before it exited is in the queue now; read it before judging
+      // what it left unfinished.
+      handle_waiting_results();
       s.running = false;
       if (!s.assigned.empty()) {
         Task task = std::move(s.assigned.front());
@@ -281,7 +347,7 @@ void PoolCore::replace_ended_workers() {
         s.assigned.pop_back();
       }
     }
-    if (!s.running && keep_going) {
+    if (!s.running && keep_going()) {
       start_worker(i);
     }
   }

@@ -213,3 +213,79 @@ BOOST_AUTO_TEST_CASE(a_hundred_thousand_small_tasks) {
   const auto chunked = pool.map(square, std::views::iota(0, 100000));  // default chunksize
   BOOST_CHECK(chunked == squares);
 }
+
+BOOST_AUTO_TEST_CASE(executor_submit_result_callbacks_and_map) {
+  mp::ProcessPoolExecutor executor{2};
+  auto f = executor.submit(add, 1, 2L);
+  BOOST_CHECK_EQUAL(f.result(10s), 3);
+  BOOST_CHECK(f.done());
+  BOOST_CHECK(!f.exception());
+  auto bad = executor.submit(fails, 3);
+  BOOST_CHECK(bad.exception(10s) != nullptr);
+  BOOST_CHECK_THROW((void)bad.result(), mp::RemoteError);
+  std::atomic<int> seen{0};
+  auto later = executor.submit(sleep_then_return, 100);
+  later.add_done_callback([&](mp::Future<int>& done) { seen = done.result(); });
+  BOOST_CHECK_THROW((void)later.result(10ms), mp::Timeout);
+  BOOST_CHECK_EQUAL(later.result(), 100);
+  std::this_thread::sleep_for(50ms);
+  BOOST_CHECK_EQUAL(seen.load(), 100);
+  bool ran_at_once = false;
+  later.add_done_callback([&](mp::Future<int>&) { ran_at_once = true; });  // already done
+  BOOST_CHECK(ran_at_once);
+  std::vector<int> mapped;
+  for (int r : executor.map(square, std::vector<int>{3, 1, 2})) mapped.push_back(r);
+  BOOST_CHECK(mapped == (std::vector<int>{9, 1, 4}));
+}
+
+BOOST_AUTO_TEST_CASE(executor_cancel_as_completed_and_wait) {
+  mp::ProcessPoolExecutor executor{2};
+  std::vector<mp::Future<int>> futures;
+  for (int ms : {300, 0, 150}) futures.push_back(executor.submit(sleep_then_return, ms));
+  std::vector<int> order;
+  for (auto& done : mp::as_completed(futures, 10s)) order.push_back(done.result());
+  BOOST_CHECK_EQUAL(order.size(), 3u);
+  BOOST_CHECK_EQUAL(order.back(), 300);  // the longest finishes last
+
+  // Fill both workers (two tasks each), then one more: that one is still queued and can be cancelled.
+  std::vector<mp::Future<int>> busy;
+  for (int i = 0; i < 4; ++i) busy.push_back(executor.submit(sleep_then_return, 300));
+  auto queued = executor.submit(sleep_then_return, 300);
+  std::this_thread::sleep_for(50ms);
+  BOOST_CHECK(queued.cancel());
+  BOOST_CHECK(queued.cancelled());
+  BOOST_CHECK_THROW((void)queued.result(), mp::Cancelled);
+  BOOST_CHECK(!busy[0].cancel());  // running: too late
+  const auto first = mp::wait(busy, mp::ReturnWhen::first_completed, 10s);
+  BOOST_CHECK_GE(first.done.size(), 1u);
+  const auto all = mp::wait(busy, mp::ReturnWhen::all_completed, 10s);
+  BOOST_CHECK_EQUAL(all.done.size(), 4u);
+  BOOST_CHECK(all.not_done.empty());
+  auto failing = executor.submit(fails, 3);
+  auto slow = executor.submit(sleep_then_return, 2000);
+  const auto on_error = mp::wait(std::vector{failing, slow}, mp::ReturnWhen::first_exception, 10s);
+  BOOST_CHECK_EQUAL(on_error.done.size(), 1u);  // returned on the failure, not after the slow one
+  auto never = executor.submit(sleep_then_return, 2000);
+  const auto start = std::chrono::steady_clock::now();
+  BOOST_CHECK_THROW(
+      for (auto& done : mp::as_completed(std::vector{never}, 100ms)) (void)done, mp::Timeout);
+  BOOST_CHECK(std::chrono::steady_clock::now() - start < 2s);
+}
+
+BOOST_AUTO_TEST_CASE(executor_shutdown_can_cancel_queued_calls) {
+  mp::ProcessPoolExecutor executor{1};
+  std::vector<mp::Future<int>> futures;
+  for (int i = 0; i < 6; ++i) futures.push_back(executor.submit(sleep_then_return, 100));
+  std::this_thread::sleep_for(30ms);
+  executor.shutdown(true, true);
+  int cancelled = 0;
+  int finished = 0;
+  for (auto& f : futures) {
+    BOOST_CHECK(f.done());
+    cancelled += f.cancelled();
+    finished += !f.cancelled() && f.result() == 100;
+  }
+  BOOST_CHECK_EQUAL(cancelled + finished, 6);
+  BOOST_CHECK_GE(cancelled, 1);  // one worker holds two at most; the rest were still queued
+  BOOST_CHECK_THROW((void)executor.submit(square, 1).result(), mp::BrokenPool);
+}

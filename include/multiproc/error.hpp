@@ -42,6 +42,8 @@ class MULTIPROC_API MessageTooLarge : public Error { public: using Error::Error;
 class MULTIPROC_API DecodeError : public Error { public: using Error::Error; ~DecodeError() override; };
 // A pool worker died while it held a task.
 class MULTIPROC_API WorkerLost : public Error { public: using Error::Error; ~WorkerLost() override; };
+// A Future whose task was cancelled before it started (Python's CancelledError).
+class MULTIPROC_API Cancelled : public Error { public: using Error::Error; ~Cancelled() override; };
 // A pool that can no longer run tasks (its initializer failed, or it was terminated).
 class MULTIPROC_API BrokenPool : public Error { public: using Error::Error; ~BrokenPool() override; };
 

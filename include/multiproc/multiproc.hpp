@@ -6,6 +6,7 @@
 #include <multiproc/condition.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/event.hpp>
+#include <multiproc/executor.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/mpmc_ring.hpp>
 #include <multiproc/pipe.hpp>

@@ -36,6 +36,7 @@
 #include <variant>
 #include <vector>
 
+#include <multiproc/detail/deadline.hpp>
 #include <multiproc/detail/pool_core.hpp>
 #include <multiproc/detail/task.hpp>
 #include <multiproc/error.hpp>
@@ -43,10 +44,83 @@
 namespace multiproc {
 
 class Pool;
+class ProcessPoolExecutor;
 
 namespace detail {
+
 template <class R>
 using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+// The outcome of one call, shared by the handles to it (AsyncResult, Future) and by the pool's
+// thread that completes it. Process-local.
+template <class R>
+class ResultState {
+ public:
+  // Once, from the pool's thread (or the submitting thread when the pool refuses the call).
+  void complete(Stored<R>&& value, std::exception_ptr error) {
+    std::vector<std::function<void()>> callbacks;
+    {
+      std::scoped_lock lock(mutex_);
+      if (done_) {
+        return;  // cancelled first
+      }
+      value_ = std::move(value);
+      error_ = std::move(error);
+      done_ = true;
+      callbacks.swap(callbacks_);
+    }
+    ready_.notify_all();
+    for (auto& callback : callbacks) {
+      callback();
+    }
+  }
+  // Runs `callback` once the call is done: at once if it is, else on the thread that completes it.
+  void on_done(std::function<void()> callback) {
+    {
+      std::scoped_lock lock(mutex_);
+      if (!done_) {
+        callbacks_.push_back(std::move(callback));
+        return;
+      }
+    }
+    callback();
+  }
+  void wait() const {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return done_; });
+  }
+  bool wait_until(std::chrono::steady_clock::time_point deadline) const {
+    std::unique_lock lock(mutex_);
+    return ready_.wait_until(lock, deadline, [&] { return done_; });
+  }
+  [[nodiscard]] bool done() const {
+    std::scoped_lock lock(mutex_);
+    return done_;
+  }
+  [[nodiscard]] std::exception_ptr error() const {
+    std::scoped_lock lock(mutex_);
+    return error_;
+  }
+  // The value, or the failure rethrown. Call once done.
+  R take() const {
+    std::scoped_lock lock(mutex_);
+    if (error_) {
+      std::rethrow_exception(error_);
+    }
+    if constexpr (!std::is_void_v<R>) {
+      return value_;
+    }
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable ready_;
+  bool done_ = false;
+  Stored<R> value_{};
+  std::exception_ptr error_;
+  std::vector<std::function<void()>> callbacks_;
+};
+
 }  // namespace detail
 
 // The result of an asynchronous pool call, as Python's AsyncResult. Copies share one result.
@@ -56,7 +130,7 @@ class AsyncResult {
   // Waits for the result; rethrows the task's failure (RemoteError, WorkerLost, BrokenPool).
   R get() {
     wait();
-    return take();
+    return state_->take();
   }
   // As get(); throws Timeout if the result is not ready within `timeout`.
   template <class Rep, class Period>
@@ -64,63 +138,26 @@ class AsyncResult {
     if (!wait(timeout)) {
       throw Timeout("multiproc::AsyncResult::get: no result within the timeout");
     }
-    return take();
+    return state_->take();
   }
-  void wait() const {
-    std::unique_lock lock(state_->mutex);
-    state_->ready.wait(lock, [&] { return state_->done; });
-  }
+  void wait() const { state_->wait(); }
   template <class Rep, class Period>
   [[nodiscard]] bool wait(std::chrono::duration<Rep, Period> timeout) const {
-    std::unique_lock lock(state_->mutex);
-    return state_->ready.wait_for(lock, timeout, [&] { return state_->done; });
+    return state_->wait_until(detail::deadline_after(timeout));
   }
-  [[nodiscard]] bool ready() const {
-    std::scoped_lock lock(state_->mutex);
-    return state_->done;
-  }
+  [[nodiscard]] bool ready() const { return state_->done(); }
   // Whether the call succeeded; std::logic_error if it is not ready (Python raises ValueError).
   [[nodiscard]] bool successful() const {
-    std::scoped_lock lock(state_->mutex);
-    if (!state_->done) {
+    if (!state_->done()) {
       throw std::logic_error("multiproc::AsyncResult::successful: the result is not ready");
     }
-    return !state_->error;
+    return !state_->error();
   }
 
  private:
   friend class Pool;
-  struct State {
-    std::mutex mutex;
-    std::condition_variable ready;
-    bool done = false;
-    detail::Stored<R> value{};
-    std::exception_ptr error;
-  };
-
-  AsyncResult() : state_(std::make_shared<State>()) {}
-
-  // Called once, from the pool's manager thread (or the submitting thread when the pool refuses).
-  void complete(detail::Stored<R>&& value, std::exception_ptr error) const {
-    {
-      std::scoped_lock lock(state_->mutex);
-      state_->value = std::move(value);
-      state_->error = std::move(error);
-      state_->done = true;
-    }
-    state_->ready.notify_all();
-  }
-  R take() {
-    std::scoped_lock lock(state_->mutex);
-    if (state_->error) {
-      std::rethrow_exception(state_->error);
-    }
-    if constexpr (!std::is_void_v<R>) {
-      return state_->value;
-    }
-  }
-
-  std::shared_ptr<State> state_;
+  explicit AsyncResult(std::shared_ptr<detail::ResultState<R>> state) : state_(std::move(state)) {}
+  std::shared_ptr<detail::ResultState<R>> state_;
 };
 
 // The results of imap / imap_unordered: an input range, read once. The inputs are consumed lazily,
@@ -245,7 +282,7 @@ class MULTIPROC_API Pool {
     requires std::invocable<detail::function_pointer_t<F>, std::decay_t<Args>...>
   auto apply_async(F f, Args&&... args) {
     using R = std::invoke_result_t<detail::function_pointer_t<F>, std::decay_t<Args>...>;
-    return submit<R>(detail::make_call(f, std::forward<Args>(args)...), {}, {});
+    return AsyncResult<R>(start<R>(detail::make_call(f, std::forward<Args>(args)...)).first);
   }
   // Python's apply_async(func, args, callback=..., error_callback=...): once the call is done,
   // callback(result) or error_callback(const multiproc::Error&) runs on the pool's result thread.
@@ -255,15 +292,21 @@ class MULTIPROC_API Pool {
     using R = std::invoke_result_t<detail::function_pointer_t<F>, Args...>;
     auto call = std::apply([&](auto&&... a) { return detail::make_call(f, std::forward<decltype(a)>(a)...); },
                            std::move(args));
-    return submit<R>(std::move(call), std::function<void(const detail::Stored<R>&)>(
-                                         [callback](const detail::Stored<R>& value) mutable {
-                                           if constexpr (std::is_void_v<R>) {
-                                             callback();
-                                           } else {
-                                             callback(value);
-                                           }
-                                         }),
-                     std::function<void(const Error&)>(std::move(error_callback)));
+    auto state = start<R>(std::move(call)).first;
+    state->on_done([state = state.get(), callback = std::move(callback), error_callback = std::move(error_callback)]() mutable {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          state->take();
+          callback();
+        } else {
+          callback(state->take());
+        }
+      } catch (const Error& e) {
+        error_callback(e);
+      } catch (...) {  // not one of ours (std::bad_alloc...): get() still reports it
+      }
+    });
+    return AsyncResult<R>(std::move(state));
   }
   template <detail::task_function F, class... Args>
     requires std::invocable<detail::function_pointer_t<F>, std::decay_t<Args>...>
@@ -310,12 +353,11 @@ class MULTIPROC_API Pool {
   void terminate() { core_->terminate(); }
 
  private:
+  // Submits a call whose result is an encoded R; returns its state and task id.
   template <class R>
-  AsyncResult<R> submit(detail::Call call, std::function<void(const detail::Stored<R>&)> on_value,
-                        std::function<void(const Error&)> on_error) {
-    AsyncResult<R> result;
-    core_->submit(std::move(call), [result, on_value = std::move(on_value),
-                                    on_error = std::move(on_error)](detail::TaskOutcome&& outcome) {
+  std::pair<std::shared_ptr<detail::ResultState<R>>, std::uint64_t> start(detail::Call call) {
+    auto state = std::make_shared<detail::ResultState<R>>();
+    const std::uint64_t id = core_->submit(std::move(call), [state](detail::TaskOutcome&& outcome) {
       std::exception_ptr failure = detail::failure_of(outcome);
       detail::Stored<R> value{};
       if (!failure) {
@@ -327,19 +369,9 @@ class MULTIPROC_API Pool {
           failure = std::current_exception();
         }
       }
-      result.complete(detail::Stored<R>(value), failure);
-      if (failure && on_error) {
-        try {
-          std::rethrow_exception(failure);
-        } catch (const Error& e) {
-          on_error(e);
-        } catch (...) {  // not one of ours (std::bad_alloc...): get() still reports it
-        }
-      } else if (!failure && on_value) {
-        on_value(value);
-      }
+      state->complete(std::move(value), failure);
     });
-    return result;
+    return {std::move(state), id};
   }
 
   // Python's default chunksize for map: ceil(len / (4 x workers)).
@@ -365,15 +397,15 @@ class MULTIPROC_API Pool {
     auto gather = std::make_shared<Gather>();
     gather->chunks.resize(count);
     gather->left = count;
-    AsyncResult<std::vector<R>> result;
+    auto state = std::make_shared<detail::ResultState<std::vector<R>>>();
     if (count == 0) {
-      result.complete({}, nullptr);
-      return result;
+      state->complete({}, nullptr);
+      return AsyncResult<std::vector<R>>(state);
     }
     for (std::size_t c = 0; c < count; ++c) {
       const auto first = all.begin() + static_cast<std::ptrdiff_t>(c * size);
       const std::vector<Input> chunk(first, first + static_cast<std::ptrdiff_t>(std::min(size, all.size() - c * size)));
-      core_->submit(detail::make_chunk_call<F, Input, Unpack>(f, chunk), [gather, result, c](detail::TaskOutcome&& outcome) {
+      core_->submit(detail::make_chunk_call<F, Input, Unpack>(f, chunk), [gather, state, c](detail::TaskOutcome&& outcome) {
         std::exception_ptr failure = detail::failure_of(outcome);
         std::vector<R> values;
         if (!failure) {
@@ -393,11 +425,11 @@ class MULTIPROC_API Pool {
           for (auto& part : gather->chunks) {
             std::move(part.begin(), part.end(), std::back_inserter(flat));
           }
-          result.complete(std::move(flat), gather->failure);
+          state->complete(std::move(flat), gather->failure);
         }
       });
     }
-    return result;
+    return AsyncResult<std::vector<R>>(state);
   }
 
   template <class F, class Inputs>
@@ -426,6 +458,7 @@ class MULTIPROC_API Pool {
     return ResultStream<R>(*core_, std::move(next_chunk), ordered, static_cast<std::size_t>(processes()) * 2);
   }
 
+  friend class ProcessPoolExecutor;
   std::unique_ptr<detail::PoolCore> core_;
 };
 

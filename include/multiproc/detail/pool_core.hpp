@@ -20,7 +20,7 @@ namespace multiproc::detail {
 
 // How a task ended, as the typed layer sees it.
 struct TaskOutcome {
-  enum class Kind { value, remote_error, worker_lost, broken_pool } kind;
+  enum class Kind { value, remote_error, worker_lost, broken_pool, cancelled } kind;
   std::vector<std::byte> payload;  // the encoded result, for `value`
   std::string error_type;          // for `remote_error`
   std::string message;             // for every failure
@@ -42,8 +42,13 @@ class MULTIPROC_API PoolCore {
   ~PoolCore();  // terminate()
 
   // Queues a call; `done` receives its outcome. After close() or terminate(), or once the pool is
-  // broken, `done` gets broken_pool at once.
-  void submit(Call call, Done done);
+  // broken, `done` gets broken_pool at once. Returns the task's id (0 if refused).
+  std::uint64_t submit(Call call, Done done);
+  // Withdraws a task that no worker has been given yet; its `done` gets `cancelled`. False if
+  // too late (running, finished, or unknown).
+  bool cancel(std::uint64_t id);
+  // Withdraws every task that no worker has been given yet.
+  void cancel_all_pending();
   // No more submissions; workers leave once the queued tasks are finished.
   void close();
   // Waits until the manager and every worker have finished (after close or terminate).
@@ -75,6 +80,7 @@ class MULTIPROC_API PoolCore {
   [[noreturn]] void run_worker(std::size_t slot);  // in the worker process
   void manage();
   void assign_idle_workers();
+  void rebalance();
   void handle(ResultMessage&& result);
   void handle_waiting_results();
   void replace_ended_workers();
