@@ -217,8 +217,6 @@ const SegmentHeader* Segment::header() const noexcept {
   return mapping_ ? static_cast<const SegmentHeader*>(mapping_->region.get_address()) : nullptr;
 }
 
-std::size_t Segment::mapped_bytes() const noexcept { return mapping_ ? mapping_->region.get_size() : 0; }
-
 void Segment::adopt(std::unique_ptr<Mapping> mapping) {
   mapping_ = std::move(mapping);
   auto* base = static_cast<char*>(mapping_->region.get_address());

@@ -196,7 +196,6 @@ class MULTIPROC_API Segment {
   // Empty for an anonymous segment.
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const SegmentHeader* header() const noexcept;
-  [[nodiscard]] std::size_t mapped_bytes() const noexcept;
 
  private:
   struct Mapping;
