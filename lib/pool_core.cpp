@@ -156,12 +156,8 @@ void PoolCore::cancel_all_pending() {
 }
 
 void PoolCore::wake_manager() {
-  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
-    try {
-      results_.put_nowait(ResultMessage{});  // Outcome::wake
-    } catch (const Full&) {
-      wake_pending_.store(false, std::memory_order_release);  // plenty for the manager to read already
-    }
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel) && !results_.try_put(ResultMessage{})) {
+    wake_pending_.store(false, std::memory_order_release);  // full: plenty for the manager to read already
   }
 }
 
@@ -220,8 +216,12 @@ void PoolCore::assign_idle_workers() {
         pending_.pop_front();
       }
       try {
-        s.inbox->put_nowait(TaskMessage{task.id, reinterpret_cast<std::uint64_t>(task.call.invoker),
-                                        task.call.function, task.call.args});
+        if (!s.inbox->try_put(TaskMessage{task.id, reinterpret_cast<std::uint64_t>(task.call.invoker),
+                                          task.call.function, task.call.args})) {
+          std::scoped_lock lock(mutex_);  // cannot happen: the inbox has room for every task assigned
+          pending_.push_front(std::move(task));
+          return;
+        }
         s.assigned.push_back(std::move(task));
         ++s.given;
       } catch (const MessageTooLarge& e) {
@@ -243,10 +243,8 @@ void PoolCore::rebalance() {
       if (&busy == &idle || busy.assigned.size() < 2) {
         continue;
       }
-      std::optional<TaskMessage> waiting;
-      try {
-        waiting = busy.inbox->get_nowait();
-      } catch (const Empty&) {
+      std::optional<TaskMessage> waiting = busy.inbox->try_get();
+      if (!waiting) {
         continue;
       }
       const auto found = std::find_if(busy.assigned.begin(), busy.assigned.end(),
@@ -257,7 +255,11 @@ void PoolCore::rebalance() {
       Task task = std::move(*found);
       busy.assigned.erase(found);
       --busy.given;  // it never ran there
-      idle.inbox->put_nowait(*waiting);
+      if (!idle.inbox->try_put(*waiting)) {  // cannot happen: an idle worker's inbox is empty
+        std::scoped_lock lock(mutex_);
+        pending_.push_front(std::move(task));
+        return;
+      }
       idle.assigned.push_back(std::move(task));
       ++idle.given;
       break;
@@ -266,11 +268,8 @@ void PoolCore::rebalance() {
 }
 
 void PoolCore::handle_waiting_results() {
-  try {
-    for (;;) {
-      handle(results_.get_nowait());
-    }
-  } catch (const Empty&) {
+  while (auto result = results_.try_get()) {
+    handle(std::move(*result));
   }
 }
 
@@ -337,9 +336,7 @@ void PoolCore::replace_ended_workers() {
                              "multiproc::Pool: worker " + s.process.name() + " (pid " + std::to_string(s.process.pid()) +
                                  ") " + describe_exit(s.process.exitcode()) + " while running this task"));
       }
-      try {  // the rest never started: empty the inbox, so they do not run twice, and queue them again
-        for (;;) (void)s.inbox->get_nowait();
-      } catch (const Error&) {
+      while (s.inbox->try_get()) {  // the rest never started: empty the inbox so they do not run twice
       }
       std::scoped_lock lock(mutex_);
       while (!s.assigned.empty()) {

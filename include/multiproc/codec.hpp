@@ -41,8 +41,10 @@ class CodecWriter : public cereal::OutputArchive<CodecWriter, cereal::AllowEmpty
  public:
   explicit CodecWriter(std::vector<std::byte>& out) : OutputArchive(this), out_(out) {}
   void write_bytes(const void* data, std::size_t size) {
-    const auto* bytes = static_cast<const std::byte*>(data);
-    out_.insert(out_.end(), bytes, bytes + size);
+    // resize + memcpy rather than insert: g++ 12 warns (wrongly) about insert's memmove at -O2.
+    const std::size_t at = out_.size();
+    out_.resize(at + size);
+    std::memcpy(out_.data() + at, data, size);
   }
 
  private:

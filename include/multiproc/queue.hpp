@@ -176,10 +176,12 @@ class Queue {
   }
   // Throws Full at once if there is no room.
   void put_nowait(const T& value) {
-    if (!put_until(value, detail::Deadline::min())) {
+    if (!try_put(value)) {
       throw Full("multiproc::Queue::put_nowait: full");
     }
   }
+  // As put_nowait, but says "full" by returning false instead of throwing.
+  [[nodiscard]] bool try_put(const T& value) { return put_until(value, detail::Deadline::min()); }
 
   // Blocks while empty. Throws Closed once the queue is closed and drained.
   T get() { return *get_until(detail::Deadline::max()); }
@@ -194,12 +196,15 @@ class Queue {
   }
   // Throws Empty at once if there is nothing.
   T get_nowait() {
-    auto value = get_until(detail::Deadline::min());
+    auto value = try_get();
     if (!value) {
       throw Empty("multiproc::Queue::get_nowait: empty");
     }
     return std::move(*value);
   }
+  // As get_nowait, but says "empty" by returning nothing instead of throwing. Throws Closed once
+  // the queue is closed and drained.
+  [[nodiscard]] std::optional<T> try_get() { return get_until(detail::Deadline::min()); }
 
   // Exact when no one is putting or getting; otherwise a value that was true a moment ago.
   [[nodiscard]] std::size_t qsize() const noexcept { return backend_.size(); }
