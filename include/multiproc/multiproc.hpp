@@ -8,6 +8,7 @@
 #include <multiproc/event.hpp>
 #include <multiproc/executor.hpp>
 #include <multiproc/lock.hpp>
+#include <multiproc/log.hpp>
 #include <multiproc/mpmc_ring.hpp>
 #include <multiproc/pipe.hpp>
 #include <multiproc/pool.hpp>
