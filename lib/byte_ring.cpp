@@ -54,6 +54,11 @@ Attempted ByteRing::try_write(std::span<const std::byte> message) {
     throw MessageTooLarge("multiproc::Queue: a message of " + std::to_string(message.size()) +
                           " bytes can never fit in this queue's " + std::to_string(capacity_) + "-byte ring");
   }
+  // Lock-free first look: a full ring (the common case of a waiting producer) costs no lock.
+  if (load(control_->tail) - load(control_->head) > capacity_ - need ||
+      load(control_->messages) >= load(control_->max_messages)) {
+    return Attempted::blocked;
+  }
   // A recovered lock needs no repair: a dead writer never moved `tail`, a dead reader never `head`.
   std::scoped_lock guard(lock_);
   const std::uint64_t head = control_->head;
@@ -70,6 +75,11 @@ Attempted ByteRing::try_write(std::span<const std::byte> message) {
 }
 
 Attempted ByteRing::try_read(std::vector<std::byte>& message) {
+  // Lock-free first look: an empty ring (the common case of a waiting consumer) costs no lock, so
+  // spinning consumers do not hold up the producer that is about to fill it.
+  if (load(control_->head) == load(control_->tail)) {
+    return Attempted::blocked;
+  }
   std::scoped_lock guard(lock_);
   const std::uint64_t head = control_->head;
   const std::uint64_t tail = control_->tail;

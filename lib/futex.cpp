@@ -34,10 +34,14 @@ void futex_wake(std::uint32_t* word, int waiters) noexcept {
   syscall(SYS_futex, word, FUTEX_WAKE, waiters, nullptr, nullptr, 0);
 }
 
-bool spinning_helps() noexcept {
-  static const bool several_cpus = std::thread::hardware_concurrency() > 1;
-  return several_cpus;
-}
+namespace {
+// Computed when the library is loaded, before any thread exists: a function-local static would be
+// initialised lazily under a guard, and a fork while another thread held that guard would leave
+// the child waiting on it forever.
+const bool several_cpus = std::thread::hardware_concurrency() > 1;
+}  // namespace
+
+bool spinning_helps() noexcept { return several_cpus; }
 
 bool sleep_while_equal(std::uint32_t& word, std::uint32_t& sleepers, std::uint32_t expected,
                        Deadline deadline) noexcept {

@@ -17,13 +17,15 @@ std::atomic<std::uint32_t> cached_pid{0};
 
 void forget_pid() noexcept { cached_pid.store(0, std::memory_order_relaxed); }
 
+// Registered when the library is loaded, before any thread exists (see futex.cpp's several_cpus:
+// no lazily initialised static may be reachable from a forked child).
+[[maybe_unused]] const bool forget_pid_in_children = pthread_atfork(nullptr, nullptr, forget_pid) == 0;
+
 }  // namespace
 
 std::uint32_t current_pid() noexcept {
   std::uint32_t pid = cached_pid.load(std::memory_order_relaxed);
   if (pid == 0) {
-    static const bool registered = pthread_atfork(nullptr, nullptr, forget_pid) == 0;
-    (void)registered;
     pid = static_cast<std::uint32_t>(::getpid());
     cached_pid.store(pid, std::memory_order_relaxed);
   }

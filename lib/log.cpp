@@ -51,9 +51,10 @@ void Logger::log(std::string_view message) const noexcept {
   }
 }
 
-void log(std::string_view message) noexcept {
-  static const Logger to_stderr{STDERR_FILENO};
-  to_stderr.log(message);
-}
+namespace {
+const Logger to_stderr{STDERR_FILENO};  // made at load time: no lazy static reachable after fork
+}  // namespace
+
+void log(std::string_view message) noexcept { to_stderr.log(message); }
 
 }  // namespace multiproc

@@ -52,10 +52,11 @@ struct Tracked {
   std::mutex mutex;
   std::vector<EndHolders*> ends;
 };
-Tracked& tracked() {
-  static Tracked* t = new Tracked;  // never destroyed: used from fork handlers until exit
-  return *t;
-}
+// Made when the library is loaded, before any thread exists, and never destroyed: fork handlers
+// use it until the process ends, and a lazily initialised static could be caught mid-initialisation
+// by a fork.
+Tracked* const tracked_ends = new Tracked;
+Tracked& tracked() { return *tracked_ends; }
 
 void before_fork() { tracked().mutex.lock(); }
 void after_fork_in_parent() { tracked().mutex.unlock(); }
@@ -102,9 +103,9 @@ bool end_abandoned(EndHolders& end) noexcept {
   return true;
 }
 
+[[maybe_unused]] const bool fork_handlers = pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) == 0;
+
 void track_end(EndHolders& end) {
-  static const bool registered = pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) == 0;
-  (void)registered;
   std::scoped_lock guard(tracked().mutex);
   tracked().ends.push_back(&end);
 }

@@ -16,6 +16,7 @@
 extern "C" {  // glibc 2.36's <sys/pidfd.h> forgets its own extern "C"
 #include <sys/pidfd.h>
 }
+#include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,10 +35,10 @@ struct Family {
   std::vector<pid_t> abandoned;        // started children whose Process object was destroyed unjoined
 };
 
-Family& family() {
-  static Family* f = new Family;  // never destroyed: children and atexit code may still use it
-  return *f;
-}
+// Made when the library is loaded, before any thread exists (a lazily initialised static could be
+// caught mid-initialisation by a fork), and never destroyed: children and atexit code use it.
+Family* const the_family = new Family;
+Family& family() { return *the_family; }
 
 // Python's _identity: "2" for the second child of the main process, "2:1" for the first below it.
 std::string next_identity() {
@@ -45,6 +46,9 @@ std::string next_identity() {
   const std::string number = std::to_string(f.children_named.fetch_add(1, std::memory_order_relaxed) + 1);
   return f.identity.empty() ? number : f.identity + ":" + number;
 }
+
+// Longest sleep between polls of a child's state, where pidfds are missing.
+constexpr auto pause_cap = std::chrono::milliseconds(10);
 
 std::system_error system_error(const std::string& what) {
   return std::system_error(errno, std::generic_category(), "multiproc::Process: " + what);
@@ -109,13 +113,24 @@ Process& Process::operator=(Process&& other) noexcept {
 Process::~Process() { abandon(); }
 
 void Process::abandon() noexcept {
-  if (pidfd_ < 0 || parent_pid_ != ::getpid()) {
+  if (pid_ == 0 || exitcode_ || parent_pid_ != ::getpid()) {
     return;  // not started, already reaped, or a copy inherited by a child
   }
-  if (!try_reap()) {
-    Family& f = family();
-    std::scoped_lock guard(f.abandoned_mutex);
-    f.abandoned.push_back(pid_);
+  try {
+    if (try_reap()) {
+      return;
+    }
+  } catch (...) {  // reaped elsewhere: nothing left to do
+    return;
+  }
+  Family& f = family();
+  std::scoped_lock guard(f.abandoned_mutex);
+  f.abandoned.push_back(pid_);
+  close_pidfd();
+}
+
+void Process::close_pidfd() noexcept {
+  if (pidfd_ >= 0) {
     ::close(std::exchange(pidfd_, -1));
   }
 }
@@ -145,14 +160,10 @@ void Process::start() {
   }
   pid_ = pid;
   parent_pid_ = ::getpid();
+  // Without pidfds (Linux < 5.3, valgrind, some sandboxes) everything still works: signals go
+  // through kill(2), safe on our own unreaped child (its pid cannot be recycled before we reap it),
+  // and join(timeout) polls instead of sleeping on the pidfd.
   pidfd_ = ::pidfd_open(pid, 0);
-  if (pidfd_ < 0) {
-    const auto error = system_error("pidfd_open failed (Linux 5.3 or later is required)");
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    pid_ = 0;
-    throw error;
-  }
 }
 
 void Process::run_in_child() {
@@ -194,7 +205,7 @@ void Process::require_started(const char* operation) const {
 
 void Process::record(int wait_status) {
   exitcode_ = WIFSIGNALED(wait_status) ? -WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
-  ::close(std::exchange(pidfd_, -1));
+  close_pidfd();
 }
 
 bool Process::try_reap() {
@@ -227,6 +238,12 @@ void Process::join() {
 
 bool Process::join_until(Clock::time_point deadline) {
   require_started("join");
+  for (auto pause = std::chrono::microseconds(100); pidfd_ < 0 && !try_reap(); pause = std::min<std::chrono::microseconds>(pause * 2, pause_cap)) {
+    if (Clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - Clock::now()));
+  }
   while (!try_reap()) {
     const auto left = std::max(deadline - Clock::now(), Clock::duration::zero());
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(left);
@@ -263,8 +280,8 @@ void Process::send(int signal) {
   if (exitcode_) {
     return;  // already ended and reaped: nothing to signal, as in Python
   }
-  // Through the pidfd, the signal can only reach our child, even if its pid has been recycled.
-  if (::pidfd_send_signal(pidfd_, signal, nullptr, 0) != 0 && errno != ESRCH) {
+  // Our child is not reaped yet, so its pid is still its own: plain kill(2) reaches it.
+  if (::kill(pid_, signal) != 0 && errno != ESRCH) {
     throw system_error("cannot signal " + name_);
   }
 }
@@ -278,8 +295,10 @@ Process& current_process() {
   if (f.current != nullptr) {
     return *f.current;
   }
-  static Process* main_process = new Process(Process::main_process_t{});
-  return *main_process;
+  return *Process::main_process_;
 }
+
+// At load time, like the family; never destroyed.
+Process* const Process::main_process_ = new Process(Process::main_process_t{});
 
 }  // namespace multiproc

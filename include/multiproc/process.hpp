@@ -57,7 +57,8 @@ class MULTIPROC_API Process {
   void start();
   // Waits for the child to end and reaps it.
   void join();
-  // Returns true if the child ended within `timeout`. Sleeps on a pidfd: no polling loop.
+  // Returns true if the child ended within `timeout`. Sleeps on a pidfd: no polling loop (see
+  // sentinel() for kernels without pidfds).
   template <class Rep, class Period>
   bool join(std::chrono::duration<Rep, Period> timeout) {
     return join_until(Clock::now() + std::chrono::ceil<Clock::duration>(timeout));
@@ -69,8 +70,9 @@ class MULTIPROC_API Process {
   void set_name(std::string name) { name_ = std::move(name); }
   // Empty until the child has ended; then 0, its exit code, or -N if signal N killed it.
   [[nodiscard]] std::optional<int> exitcode();
-  // A pidfd that polls readable once the child has ended (-1 before start and after join),
-  // for poll/epoll, like Python's Process.sentinel.
+  // A pidfd that polls readable once the child has ended, for poll/epoll, like Python's
+  // Process.sentinel. -1 before start, after join, and where the kernel has no pidfds (then
+  // join(timeout) polls the child's state every few milliseconds instead of sleeping on it).
   [[nodiscard]] int sentinel() const noexcept { return pidfd_; }
   void terminate();  // SIGTERM
   void kill();       // SIGKILL
@@ -94,6 +96,7 @@ class MULTIPROC_API Process {
   }
   Process(Target target, std::string name);
   explicit Process(main_process_t);
+  static Process* const main_process_;  // "MainProcess"
 
   [[noreturn]] void run_in_child();
   bool join_until(Clock::time_point deadline);
@@ -102,6 +105,7 @@ class MULTIPROC_API Process {
   void require_started(const char* operation) const;
   void send(int signal);
   void abandon() noexcept;
+  void close_pidfd() noexcept;
 
   Target target_;
   std::string identity_;  // Python's _identity, e.g. "1:2"; names the child's own children

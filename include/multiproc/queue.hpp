@@ -111,7 +111,7 @@ class ByteBackend {
     }
   }
 
-  using Taken = std::vector<std::byte>;  // what try_get hands back: the encoded message
+  using Taken = T;  // what try_get hands back: the message, decoded
   // Encoded once per put, into a buffer of the calling thread, then copied by each try.
   static std::span<const std::byte> encoded(const T& value) {
     thread_local std::vector<std::byte> buffer;
@@ -119,15 +119,17 @@ class ByteBackend {
     return buffer;
   }
   Attempted try_put(std::span<const std::byte> bytes) { return ring_.try_write(bytes); }
-  Attempted try_get(std::optional<std::vector<std::byte>>& out) {
+  // Reads into a buffer of the calling thread, kept (and its capacity with it) for the next read,
+  // and decodes from there.
+  Attempted try_get(std::optional<T>& out) {
     thread_local std::vector<std::byte> buffer;
     const Attempted result = ring_.try_read(buffer);
     if (result == Attempted::done) {
-      out = std::move(buffer);
+      out = decode<T>(buffer);
     }
     return result;
   }
-  static T decoded(std::vector<std::byte>&& bytes) { return decode<T>(bytes); }
+  static T decoded(T&& value) noexcept { return std::move(value); }
 
   [[nodiscard]] std::size_t size() const noexcept { return ring_.messages(); }
   [[nodiscard]] std::size_t capacity() const noexcept { return ring_.max_messages(); }

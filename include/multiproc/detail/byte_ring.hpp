@@ -16,7 +16,8 @@ namespace multiproc::detail {
 struct ByteRingControl {
   LockState lock;  // robust; every change to the fields below and to the bytes happens under it
   // Bytes ever consumed; the oldest record starts at head % capacity. Written under the lock,
-  // with a relaxed atomic store so that qsize() may read it without the lock.
+  // with a relaxed atomic store so that qsize() and the lock-free first look of try_read/try_write
+  // may read it without the lock (a stale value only sends the caller to the locked check).
   std::uint64_t head;
   // Bytes ever produced. A record becomes visible only when `tail` moves past it, so a writer that
   // dies mid-record (its lock then recovered by the next caller) leaves nothing half-written.
