@@ -106,7 +106,11 @@ void PoolCore::run_worker(std::size_t slot) {
     } catch (...) {
       result = ResultMessage{task.id, worker, Outcome::error, {}, current_exception_type(), ""};
     }
-    results_.put(result);
+    try {
+      results_.put(result);
+    } catch (const MessageTooLarge& e) {  // the result cannot travel: the task fails, the worker goes on
+      results_.put(ResultMessage{task.id, worker, Outcome::error, {}, "multiproc::MessageTooLarge", e.what()});
+    }
   }
   results_.put(ResultMessage{0, worker, Outcome::retiring, {}, {}, {}});
   ::_exit(0);

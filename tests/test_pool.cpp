@@ -42,6 +42,7 @@ int sleep_then_return(int ms) {
   return ms;
 }
 int my_pid(int) { return ::getpid(); }
+std::string huge_result(int megabytes) { return std::string(static_cast<std::size_t>(megabytes) << 20, 'x'); }
 
 // Counts worker starts in shared memory: the initializer of every new worker adds one.
 mp::RawValue<int>* initializer_runs = nullptr;
@@ -70,6 +71,17 @@ BOOST_AUTO_TEST_CASE(map_apply_starmap_and_their_async_forms) {
   auto starmapped = pool.starmap_async(add, std::vector<std::tuple<int, long>>{{10, 20}});
   BOOST_CHECK(mapped.get() == (std::vector<int>{25, 36}));
   BOOST_CHECK(starmapped.get() == (std::vector<long>{30}));
+}
+
+BOOST_AUTO_TEST_CASE(a_result_too_large_to_travel_fails_its_task_only) {
+  mp::Pool pool{1};
+  try {
+    (void)pool.apply(huge_result, 32);  // more than the 16 MiB the results ring holds
+    BOOST_FAIL("expected RemoteError");
+  } catch (const mp::RemoteError& e) {
+    BOOST_CHECK_EQUAL(e.type_name(), "multiproc::MessageTooLarge");
+  }
+  BOOST_CHECK_EQUAL(pool.apply(huge_result, 1).size(), std::size_t{1} << 20);  // same worker, still fine
 }
 
 BOOST_AUTO_TEST_CASE(callbacks_and_timeouts) {
