@@ -6,6 +6,7 @@ packages=(
   libboost-dev libboost-test-dev   # Boost.Interprocess (header-only) and Boost.Test
   libbenchmark-dev                 # Google Benchmark
   libcereal-dev                    # cereal: the codec of Queue/Pipe for non-trivial types
+  valgrind                         # runs Process/Pool tests on their no-pidfd fallback path
 )
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
