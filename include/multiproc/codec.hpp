@@ -13,6 +13,7 @@
 // corrupt or hostile message gives DecodeError, never a huge allocation or a read out of bounds.
 // (One consequence: a container of empty, zero-byte elements cannot claim more elements than
 // there are bytes left.)
+#include <concepts>
 #include <cstddef>
 #include <cstring>
 #include <span>
@@ -111,11 +112,22 @@ void CEREAL_LOAD_FUNCTION_NAME(CodecReader& ar, cereal::BinaryData<T>& data) {
 template <class T>
 inline constexpr bool bitwise_message = std::is_trivially_copyable_v<T>;
 
+// A type may instead bring its own byte format, for speed on a hot path:
+//   static void encode_bytes(const T&, std::vector<std::byte>& out);   // replaces out
+//   static T decode_bytes(std::span<const std::byte>);                  // throws DecodeError
+template <class T>
+concept own_byte_format = requires(const T& value, std::vector<std::byte>& out, std::span<const std::byte> in) {
+  T::encode_bytes(value, out);
+  { T::decode_bytes(in) } -> std::same_as<T>;
+};
+
 // Replaces `out` with the bytes of `value`.
 template <class T>
 void encode(const T& value, std::vector<std::byte>& out) {
   out.clear();
-  if constexpr (bitwise_message<T>) {
+  if constexpr (own_byte_format<T>) {
+    T::encode_bytes(value, out);
+  } else if constexpr (bitwise_message<T>) {
     out.resize(sizeof(T));
     std::memcpy(out.data(), &value, sizeof(T));
   } else {
@@ -127,7 +139,9 @@ void encode(const T& value, std::vector<std::byte>& out) {
 // The T whose bytes `in` holds; DecodeError if they are not exactly one T.
 template <class T>
 T decode(std::span<const std::byte> in) {
-  if constexpr (bitwise_message<T>) {
+  if constexpr (own_byte_format<T>) {
+    return T::decode_bytes(in);
+  } else if constexpr (bitwise_message<T>) {
     if (in.size() != sizeof(T)) {
       throw DecodeError("multiproc codec: " + std::to_string(in.size()) + " bytes cannot be a " +
                         std::to_string(sizeof(T)) + "-byte value");

@@ -5,6 +5,7 @@
 // calls it, and encodes the result.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <span>
 #include <string>
@@ -14,20 +15,54 @@
 #include <vector>
 
 #include <multiproc/codec.hpp>
+#include <multiproc/error.hpp>
 
 namespace multiproc::detail {
 
 // Decodes `args`, calls the function at `function`, and replaces `result` with the encoded outcome.
 using Invoker = void (*)(std::uintptr_t function, std::span<const std::byte> args, std::vector<std::byte>& result);
 
+// Appends the bytes of a trivially copyable header, then `tail`; and the reverse, checking sizes.
+template <class Header>
+void write_flat(std::vector<std::byte>& out, const Header& header, std::span<const std::byte> tail) {
+  out.resize(sizeof(Header) + tail.size());
+  std::memcpy(out.data(), &header, sizeof(Header));
+  if (!tail.empty()) {
+    std::memcpy(out.data() + sizeof(Header), tail.data(), tail.size());
+  }
+}
+// `tail_size(header)`: how many bytes must follow the header.
+template <class Header, class TailSize>
+Header read_header(std::span<const std::byte> in, TailSize tail_size) {
+  Header header;
+  if (in.size() < sizeof(Header)) {
+    throw DecodeError("multiproc::Pool: a message shorter than its header");
+  }
+  std::memcpy(&header, in.data(), sizeof(Header));
+  if (in.size() - sizeof(Header) != tail_size(header)) {
+    throw DecodeError("multiproc::Pool: a message whose size does not match its header");
+  }
+  return header;
+}
+
+// The envelopes travel in a flat format of their own (a header, then the bytes): they go through
+// the pool's queues for every task, where cereal's generality is pure cost.
 struct TaskMessage {
   std::uint64_t id = 0;  // 0: the worker is to leave
   std::uint64_t invoker = 0;
   std::uint64_t function = 0;
   std::vector<std::byte> args;
-  template <class Archive>
-  void serialize(Archive& ar) {
-    ar(id, invoker, function, args);
+
+  struct Header {
+    std::uint64_t id, invoker, function, args_size;
+  };
+  static void encode_bytes(const TaskMessage& m, std::vector<std::byte>& out) {
+    write_flat(out, Header{m.id, m.invoker, m.function, m.args.size()}, m.args);
+  }
+  static TaskMessage decode_bytes(std::span<const std::byte> in) {
+    const auto h = read_header<Header>(in, [](const Header& header) { return header.args_size; });
+    const auto args = in.subspan(sizeof(Header));
+    return TaskMessage{h.id, h.invoker, h.function, std::vector<std::byte>(args.begin(), args.end())};
   }
 };
 
@@ -47,9 +82,45 @@ struct ResultMessage {
   std::vector<std::byte> payload;
   std::string error_type;
   std::string error_message;
-  template <class Archive>
-  void serialize(Archive& ar) {
-    ar(id, worker, outcome, payload, error_type, error_message);
+
+  struct Header {
+    std::uint64_t id;
+    std::uint32_t worker;
+    std::uint32_t outcome;
+    std::uint64_t payload_size, type_size, message_size;
+  };
+  static void encode_bytes(const ResultMessage& m, std::vector<std::byte>& out) {
+    const Header h{m.id, m.worker, static_cast<std::uint32_t>(m.outcome), m.payload.size(), m.error_type.size(),
+                   m.error_message.size()};
+    write_flat(out, h, m.payload);
+    const auto text = [&](const std::string& s) {
+      const auto* bytes = reinterpret_cast<const std::byte*>(s.data());
+      out.insert(out.end(), bytes, bytes + s.size());
+    };
+    text(m.error_type);
+    text(m.error_message);
+  }
+  static ResultMessage decode_bytes(std::span<const std::byte> in) {
+    const auto h = read_header<Header>(in, [](const Header& header) {
+      return header.payload_size + header.type_size + header.message_size;  // each bounded by in.size()
+    });
+    if (h.payload_size > in.size() || h.type_size > in.size() || h.message_size > in.size() ||
+        h.outcome > static_cast<std::uint32_t>(Outcome::wake)) {
+      throw DecodeError("multiproc::Pool: a corrupt result message");
+    }
+    auto rest = in.subspan(sizeof(Header));
+    const auto take = [&](std::size_t n) {
+      const auto part = rest.first(n);
+      rest = rest.subspan(n);
+      return part;
+    };
+    const auto payload = take(h.payload_size);
+    const auto type = take(h.type_size);
+    const auto message = take(h.message_size);
+    return ResultMessage{h.id, h.worker, static_cast<Outcome>(h.outcome),
+                         std::vector<std::byte>(payload.begin(), payload.end()),
+                         std::string(reinterpret_cast<const char*>(type.data()), type.size()),
+                         std::string(reinterpret_cast<const char*>(message.data()), message.size())};
   }
 };
 
