@@ -13,6 +13,8 @@ namespace multiproc::detail {
 
 namespace {
 
+// Relaxed: every thread of a process computes the same value, so any thread may store it and a
+// stale 0 only costs one getpid(); the fork handler resets it in the child's only thread.
 std::atomic<std::uint32_t> cached_pid{0};
 
 void forget_pid() noexcept { cached_pid.store(0, std::memory_order_relaxed); }

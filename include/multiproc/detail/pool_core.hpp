@@ -102,6 +102,8 @@ class MULTIPROC_API PoolCore {
   std::string broken_reason_;
 
   // True while a wake-up message is on its way to the manager, so submissions send at most one.
+  // acq_rel/release: only the message's count depends on it; the tasks themselves are published
+  // under mutex_, which the manager takes before it looks at them.
   std::atomic<bool> wake_pending_{false};
   std::thread manager_;
 };
