@@ -333,20 +333,26 @@ void PoolCore::replace_ended_workers() {
       // what it left unfinished.
       handle_waiting_results();
       s.running = false;
-      if (!s.assigned.empty()) {
-        Task task = std::move(s.assigned.front());
-        s.assigned.pop_front();
-        finish(task, failure(TaskOutcome::Kind::worker_lost,
-                             "multiproc::Pool: worker " + s.process.name() + " (pid " + std::to_string(s.process.pid()) +
-                                 ") " + describe_exit(s.process.exitcode()) + " while running this task"));
+      // What is still in its inbox never started: back to the queue, in order. The one task it
+      // took (if any) is the one it died with.
+      std::vector<std::uint64_t> never_started;
+      while (auto waiting = s.inbox->try_get()) {
+        never_started.push_back(waiting->id);
       }
-      while (s.inbox->try_get()) {  // the rest never started: empty the inbox so they do not run twice
+      std::deque<Task> requeue;
+      for (Task& task : s.assigned) {
+        if (std::find(never_started.begin(), never_started.end(), task.id) != never_started.end()) {
+          requeue.push_back(std::move(task));
+        } else {
+          finish(task, failure(TaskOutcome::Kind::worker_lost,
+                               "multiproc::Pool: worker " + s.process.name() + " (pid " +
+                                   std::to_string(s.process.pid()) + ") " + describe_exit(s.process.exitcode()) +
+                                   " while running this task"));
+        }
       }
+      s.assigned.clear();
       std::scoped_lock lock(mutex_);
-      while (!s.assigned.empty()) {
-        pending_.push_front(std::move(s.assigned.back()));
-        s.assigned.pop_back();
-      }
+      pending_.insert(pending_.begin(), std::make_move_iterator(requeue.begin()), std::make_move_iterator(requeue.end()));
     }
     if (!s.running && keep_going()) {
       start_worker(i);

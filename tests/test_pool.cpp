@@ -5,6 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
 #include <atomic>
 #include <chrono>
 #include <numeric>
@@ -300,4 +304,68 @@ BOOST_AUTO_TEST_CASE(executor_shutdown_can_cancel_queued_calls) {
   BOOST_CHECK_EQUAL(cancelled + finished, 6);
   BOOST_CHECK_GE(cancelled, 1);  // one worker holds two at most; the rest were still queued
   BOOST_CHECK_THROW((void)executor.submit(square, 1).result(), mp::BrokenPool);
+}
+
+namespace {
+
+// The live (not zombie) children of this process: the pool's workers.
+std::vector<int> live_children() {
+  std::vector<int> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto after = line.rfind(')');
+    if (after == std::string::npos) continue;
+    char state = 0;
+    int parent = 0;
+    std::sscanf(line.c_str() + after + 2, "%c %d", &state, &parent);
+    if (parent == ::getpid() && state != 'Z') found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+int short_sleep(int x) {
+  std::this_thread::sleep_for(200us);
+  return x;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(workers_killed_at_random_never_hang_a_call) {
+  // A second thread SIGKILLs a random worker every few milliseconds while a map runs. Each map
+  // must end - with its results or with WorkerLost - and the pool must go on answering.
+  for (unsigned round = 0; round < 5; ++round) {
+    mp::Pool pool{3};
+    std::atomic<bool> stop{false};
+    std::thread killer([&] {
+      std::mt19937 random(round);
+      while (!stop) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5 + random() % 20));
+        const auto workers = live_children();
+        if (!workers.empty()) ::kill(workers[random() % workers.size()], SIGKILL);
+      }
+    });
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      BOOST_CHECK_EQUAL(pool.map(short_sleep, std::views::iota(0, 200), 1).size(), 200u);
+    } catch (const mp::WorkerLost&) {
+    }
+    stop = true;
+    killer.join();
+    BOOST_CHECK(std::chrono::steady_clock::now() - start < 30s);
+    BOOST_CHECK_EQUAL(pool.apply(short_sleep, 7), 7);  // tasks given to a worker killed before it took them are rerun
+  }
+}
+
+BOOST_AUTO_TEST_CASE(only_the_task_a_dead_worker_took_fails) {
+  mp::Pool pool{1};
+  // The one worker takes `dies_on_three(3)` and dies; the task queued behind it never started
+  // and runs on the replacement.
+  auto dying = pool.apply_async(dies_on_three, 3);
+  auto behind = pool.apply_async(square, 4);
+  BOOST_CHECK_THROW((void)dying.get(10s), mp::WorkerLost);
+  BOOST_CHECK_EQUAL(behind.get(10s), 16);
 }
