@@ -35,6 +35,9 @@ std::size_t ByteRing::record_bytes(std::size_t message_bytes) noexcept {
 }
 
 void ByteRing::copy_in(std::uint64_t at, const void* from, std::size_t size) noexcept {
+  if (size == 0) {
+    return;  // an empty message's data() may be null: no memcpy with it
+  }
   const std::size_t offset = at % capacity_;
   const std::size_t first = std::min(size, capacity_ - offset);
   std::memcpy(bytes_ + offset, from, first);
@@ -42,6 +45,9 @@ void ByteRing::copy_in(std::uint64_t at, const void* from, std::size_t size) noe
 }
 
 void ByteRing::copy_out(std::uint64_t at, void* to, std::size_t size) const noexcept {
+  if (size == 0) {
+    return;
+  }
   const std::size_t offset = at % capacity_;
   const std::size_t first = std::min(size, capacity_ - offset);
   std::memcpy(to, bytes_ + offset, first);

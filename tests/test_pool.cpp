@@ -30,6 +30,7 @@ using namespace std::chrono_literals;
 namespace {
 
 int square(int x) { return x * x; }
+long long wide_square(int x) { return static_cast<long long>(x) * x; }  // for inputs past 46,340
 long add(int a, long b) { return a + b; }
 std::string shout(std::string s) { return s + "!"; }
 int fails(int x) {
@@ -223,10 +224,12 @@ BOOST_AUTO_TEST_CASE(terminate_with_tasks_running_and_close_join) {
 
 BOOST_AUTO_TEST_CASE(a_hundred_thousand_small_tasks) {
   mp::Pool pool{2};
-  const auto squares = pool.map(square, std::views::iota(0, 100000), 1);
+  const auto squares = pool.map(wide_square, std::views::iota(0, 100000), 1);
   BOOST_REQUIRE_EQUAL(squares.size(), 100000u);
-  for (int i = 0; i < 100000; i += 997) BOOST_REQUIRE_EQUAL(squares[static_cast<std::size_t>(i)], i * i);
-  const auto chunked = pool.map(square, std::views::iota(0, 100000));  // default chunksize
+  for (int i = 0; i < 100000; i += 997) {
+    BOOST_REQUIRE_EQUAL(squares[static_cast<std::size_t>(i)], static_cast<long long>(i) * i);
+  }
+  const auto chunked = pool.map(wide_square, std::views::iota(0, 100000));  // default chunksize
   BOOST_CHECK(chunked == squares);
 }
 

@@ -43,6 +43,11 @@ class CodecWriter : public cereal::OutputArchive<CodecWriter, cereal::AllowEmpty
   explicit CodecWriter(std::vector<std::byte>& out) : OutputArchive(this), out_(out) {}
   void write_bytes(const void* data, std::size_t size) {
     // resize + memcpy rather than insert: g++ 12 warns (wrongly) about insert's memmove at -O2.
+    // Nothing to copy is skipped: an empty container's data() may be null, and memcpy with a null
+    // pointer is undefined even for zero bytes.
+    if (size == 0) {
+      return;
+    }
     const std::size_t at = out_.size();
     out_.resize(at + size);
     std::memcpy(out_.data() + at, data, size);
@@ -60,8 +65,10 @@ class CodecReader : public cereal::InputArchive<CodecReader, cereal::AllowEmptyC
       throw DecodeError("multiproc codec: message truncated (wanted " + std::to_string(size) + " more bytes, " +
                         std::to_string(rest_.size()) + " left)");
     }
-    std::memcpy(data, rest_.data(), size);
-    rest_ = rest_.subspan(size);
+    if (size != 0) {  // see write_bytes: no memcpy with a possibly null pointer
+      std::memcpy(data, rest_.data(), size);
+      rest_ = rest_.subspan(size);
+    }
   }
   [[nodiscard]] std::size_t bytes_left() const noexcept { return rest_.size(); }
 
