@@ -34,22 +34,24 @@ void map_tasks(benchmark::State& state, std::size_t chunksize) {
 void map_chunksize_1(benchmark::State& state) { map_tasks(state, 1); }
 void map_default(benchmark::State& state) { map_tasks(state, 0); }
 
-void apply_async_get(benchmark::State& state) {
-  mp::Pool pool{workers};
+// One call at a time: `call_and_wait(i)` submits square(i) and waits for its result.
+template <class CallAndWait>
+void round_trips(benchmark::State& state, CallAndWait call_and_wait) {
   int i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(pool.apply_async(square, ++i).get());
+    benchmark::DoNotOptimize(call_and_wait(++i));
   }
   state.SetItemsProcessed(state.iterations());
 }
 
+void apply_async_get(benchmark::State& state) {
+  mp::Pool pool{workers};
+  round_trips(state, [&](int i) { return pool.apply_async(square, i).get(); });
+}
+
 void submit_result(benchmark::State& state) {
   mp::ProcessPoolExecutor executor{workers};
-  int i = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(executor.submit(square, ++i).result());
-  }
-  state.SetItemsProcessed(state.iterations());
+  round_trips(state, [&](int i) { return executor.submit(square, i).result(); });
 }
 
 }  // namespace
