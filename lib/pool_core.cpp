@@ -219,6 +219,8 @@ void PoolCore::assign_idle_workers() {
         task = std::move(pending_.front());
         pending_.pop_front();
       }
+      // The arguments are copied, not moved: the task keeps them so it can run again on another
+      // worker if this one dies before taking it.
       try {
         if (!s.inbox->try_put(TaskMessage{task.id, reinterpret_cast<std::uint64_t>(task.call.invoker),
                                           task.call.function, task.call.args})) {
