@@ -23,6 +23,7 @@
 
 #include "demangle.hpp"
 #include "futex.hpp"
+#include "segment_checks.hpp"
 
 namespace bip = boost::interprocess;
 
@@ -40,47 +41,6 @@ constexpr auto initialisation_grace = std::chrono::seconds(2);
 constexpr std::size_t cache_line = 64;
 
 std::string quoted(std::string_view name) { return "\"" + std::string(name) + "\""; }
-
-void validate_name(std::string_view name) {
-  if (name.empty()) {
-    throw InvalidName("multiproc: a shared object's name must not be empty");
-  }
-  if (name.size() > max_name_length) {
-    throw InvalidName("multiproc: name of " + std::to_string(name.size()) + " characters is longer than the " +
-                      std::to_string(max_name_length) + " allowed");
-  }
-  for (const char c : name) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) == 0 && c != '.' && c != '_' && c != '-') {
-      char shown[8];
-      std::snprintf(shown, sizeof shown, std::isprint(byte) != 0 ? "'%c'" : "\\x%02x", byte);
-      throw InvalidName("multiproc: name " + quoted(name) + " contains " + shown +
-                        "; names use only letters, digits, '.', '_' and '-'");
-    }
-  }
-}
-
-const char* kind_name(std::uint32_t kind) {
-  switch (static_cast<ObjectKind>(kind)) {
-    case ObjectKind::value: return "Value";
-    case ObjectKind::raw_value: return "RawValue";
-    case ObjectKind::array: return "Array";
-    case ObjectKind::raw_array: return "RawArray";
-    case ObjectKind::lock: return "Lock";
-    case ObjectKind::rlock: return "RLock";
-    case ObjectKind::semaphore: return "Semaphore";
-    case ObjectKind::bounded_semaphore: return "BoundedSemaphore";
-    case ObjectKind::event: return "Event";
-    case ObjectKind::condition: return "Condition";
-    case ObjectKind::barrier: return "Barrier";
-    case ObjectKind::spsc_ring: return "SpscRing";
-    case ObjectKind::mpmc_ring: return "MpmcRing";
-    case ObjectKind::queue: return "Queue";
-    case ObjectKind::byte_queue: return "Queue (serialised messages)";
-    case ObjectKind::pipe: return "Pipe";
-  }
-  return "unknown object";
-}
 
 std::size_t align_up(std::size_t offset, std::size_t alignment) {
   return (offset + alignment - 1) / alignment * alignment;
@@ -151,20 +111,12 @@ void check_header(const SegmentHeader& h, std::size_t actual, const Segment::Lay
   const auto fail = [&](const std::string& why) {
     throw LayoutMismatch("multiproc: cannot open " + quoted(name) + ": " + why);
   };
-  if (h.magic != segment_magic) {
-    fail(h.magic == segment_abandoned ? "its creator failed while building it" : "it is not a multiproc object");
-  }
-  if (h.layout_version != segment_layout_version) {
-    fail("it has layout version " + std::to_string(h.layout_version) + ", this library reads version " +
-         std::to_string(segment_layout_version));
-  }
-  if (h.mapped_bytes != actual) {
-    fail("its header says " + std::to_string(h.mapped_bytes) + " bytes but it has " + std::to_string(actual) +
-         " (truncated or corrupt)");
+  if (const std::string problem = detail::header_problem(h, actual); !problem.empty()) {
+    fail(problem);
   }
   char stored_name[sizeof h.element_name + 1] = {};
   std::memcpy(stored_name, h.element_name, sizeof h.element_name);
-  const auto type_text = [](const char* kind, const char* type, std::uint32_t size) {
+  const auto type_text = [](std::string_view kind, const char* type, std::uint32_t size) {
     return std::string(kind) + "<" + detail::demangle(type) + "> (" + std::to_string(size) + "-byte elements)";
   };
   if (h.kind != static_cast<std::uint32_t>(want.kind) || h.element_name_hash != want.element.name_hash ||
@@ -194,10 +146,82 @@ void check_header(const SegmentHeader& h, std::size_t actual, const Segment::Lay
 
 }  // namespace
 
+std::string_view kind_name(std::uint32_t kind) noexcept {
+  switch (static_cast<ObjectKind>(kind)) {
+    case ObjectKind::value: return "Value";
+    case ObjectKind::raw_value: return "RawValue";
+    case ObjectKind::array: return "Array";
+    case ObjectKind::raw_array: return "RawArray";
+    case ObjectKind::lock: return "Lock";
+    case ObjectKind::rlock: return "RLock";
+    case ObjectKind::semaphore: return "Semaphore";
+    case ObjectKind::bounded_semaphore: return "BoundedSemaphore";
+    case ObjectKind::event: return "Event";
+    case ObjectKind::condition: return "Condition";
+    case ObjectKind::barrier: return "Barrier";
+    case ObjectKind::spsc_ring: return "SpscRing";
+    case ObjectKind::mpmc_ring: return "MpmcRing";
+    case ObjectKind::queue: return "Queue";
+    case ObjectKind::byte_queue: return "Queue (codec)";
+    case ObjectKind::pipe: return "Pipe";
+  }
+  return "unknown object";
+}
+
+namespace detail {
+
+void validate_name(std::string_view name) {
+  if (name.empty()) {
+    throw InvalidName("multiproc: a shared object's name must not be empty");
+  }
+  if (name.size() > max_name_length) {
+    throw InvalidName("multiproc: name of " + std::to_string(name.size()) + " characters is longer than the " +
+                      std::to_string(max_name_length) + " allowed");
+  }
+  for (const char c : name) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) == 0 && c != '.' && c != '_' && c != '-') {
+      char shown[8];
+      std::snprintf(shown, sizeof shown, std::isprint(byte) != 0 ? "'%c'" : "\\x%02x", byte);
+      throw InvalidName("multiproc: name " + quoted(name) + " contains " + shown +
+                        "; names use only letters, digits, '.', '_' and '-'");
+    }
+  }
+}
+
+std::string header_problem(const SegmentHeader& h, std::uint64_t actual) {
+  if (h.magic != segment_magic) {
+    if (h.magic == 0) {
+      return "it is still being built, or its creator died while building it";
+    }
+    return h.magic == segment_abandoned ? "its creator failed while building it" : "it is not a multiproc object";
+  }
+  if (h.layout_version != segment_layout_version) {
+    return "it has layout version " + std::to_string(h.layout_version) + ", this library reads version " +
+           std::to_string(segment_layout_version);
+  }
+  if (h.mapped_bytes != actual) {
+    return "its header says " + std::to_string(h.mapped_bytes) + " bytes but it has " + std::to_string(actual) +
+           " (truncated or corrupt)";
+  }
+  std::uint64_t prefix_end = 0;
+  std::uint64_t element_bytes = 0;
+  std::uint64_t elements_end = 0;
+  if (h.prefix_offset < sizeof(SegmentHeader) || __builtin_add_overflow(h.prefix_offset, h.prefix_bytes, &prefix_end) ||
+      prefix_end > h.elements_offset || __builtin_mul_overflow(h.element_count, h.element_size, &element_bytes) ||
+      __builtin_add_overflow(h.elements_offset, element_bytes, &elements_end) || elements_end > actual ||
+      h.element_align == 0 || (h.element_align & (h.element_align - 1)) != 0 || h.elements_offset % h.element_align != 0) {
+    return "its offsets or element count do not fit its size (corrupt)";
+  }
+  return {};
+}
+
+}  // namespace detail
+
 std::string shm_file_name(std::string_view name) { return "multiproc." + std::string(name); }
 
 bool unlink(std::string_view name) {
-  validate_name(name);
+  detail::validate_name(name);
   return bip::shared_memory_object::remove(shm_file_name(name).c_str());
 }
 
@@ -236,7 +260,7 @@ Segment::Segment(const Layout& layout, const Initialiser& init) {
 }
 
 Segment::Segment(create_t how, std::string_view name, const Layout& layout, const Initialiser& init) : name_(name) {
-  validate_name(name);
+  detail::validate_name(name);
   const Placement p = place_or_throw(layout);
   const std::string file = shm_file_name(name);
   bip::shared_memory_object shm;
@@ -273,7 +297,7 @@ Segment::Segment(create_t how, std::string_view name, const Layout& layout, cons
 }
 
 Segment::Segment(open_t, std::string_view name, const Layout& layout) : name_(name) {
-  validate_name(name);
+  detail::validate_name(name);
   const std::string file = shm_file_name(name);
   const auto deadline = detail::Clock::now() + initialisation_grace;
   try {

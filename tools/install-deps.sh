@@ -6,6 +6,7 @@ packages=(
   libboost-dev libboost-test-dev   # Boost.Interprocess (header-only) and Boost.Test
   libbenchmark-dev                 # Google Benchmark
   libcereal-dev                    # cereal: the codec of Queue/Pipe for non-trivial types
+  libcli11-dev nlohmann-json3-dev  # the multiproc tool: argument parsing, --json output
   valgrind                         # runs Process/Pool tests on their no-pidfd fallback path
 )
 sudo_cmd=()

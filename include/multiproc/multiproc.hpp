@@ -14,6 +14,7 @@
 #include <multiproc/pool.hpp>
 #include <multiproc/process.hpp>
 #include <multiproc/queue.hpp>
+#include <multiproc/registry.hpp>
 #include <multiproc/rlock.hpp>
 #include <multiproc/segment.hpp>
 #include <multiproc/semaphore.hpp>

@@ -102,6 +102,9 @@ enum class ObjectKind : std::uint32_t {
   pipe = 16,
 };
 
+// "Queue", "Lock"... for a kind recorded in a header; "unknown object" for any other number.
+MULTIPROC_API std::string_view kind_name(std::uint32_t kind) noexcept;
+
 // What a named object records of the type it stores. Two programs agree on it when they were
 // built with the same type definitions: the name hash is over the Itanium-ABI mangled name, which
 // g++ and clang++ spell alike.
