@@ -59,6 +59,17 @@ bool spin_until(Ready&& ready, Deadline deadline) {
   }
 }
 
+// How long a waiter sleeps before it looks again by itself, in case the wake meant for it went to a
+// process killed before it could act (see sleep_while_equal, and RobustMutex::acquire_until).
+// Costs a blocked waiter one system call per slice; bounds what such a loss can cost.
+inline constexpr auto lost_wake_recheck = std::chrono::milliseconds(100);
+
+// The end of the next slice of a wait that must end by `deadline`.
+inline Deadline next_recheck(Deadline deadline) noexcept {
+  const Deadline now = Clock::now();
+  return deadline - now > lost_wake_recheck ? now + lost_wake_recheck : deadline;
+}
+
 // The sleeping half of the primitives built on a futex word plus a count of sleepers.
 // Spins briefly (20 us at most), then sleeps while `word` holds `expected`, counting itself in `sleepers` meanwhile, until woken, a
 // signal, or `deadline`; returns false only when the deadline has passed. Callers re-check their
@@ -70,8 +81,15 @@ bool spin_until(Ready&& ready, Deadline deadline) {
 // counted and wakes it, or the sleeper's kernel comparison sees the new word and does not sleep:
 // a wake cannot be lost. A sleeper that dies leaves `sleepers` one too high, which costs later
 // wakers a needless system call and nothing else.
-bool sleep_while_equal(std::uint32_t& word, std::uint32_t& sleepers, std::uint32_t expected,
-                       Deadline deadline) noexcept;
+// One loss remains that no ordering can prevent: a waker that wakes fewer sleepers than wait (a
+// Semaphore's release) hands its wake to a process that may be killed before it acts on it, while
+// the others sleep on. Callers of that kind pass Recheck::periodically: the sleeper then never
+// sleeps longer than lost_wake_recheck at a time, returning true ("look again") after each slice.
+// (A Condition may not: its waiters cannot tell a notify(1) meant for another from their own, so a
+// notification taken by a waiter that dies is lost, as in Python.)
+enum class Recheck { never, periodically };
+bool sleep_while_equal(std::uint32_t& word, std::uint32_t& sleepers, std::uint32_t expected, Deadline deadline,
+                       Recheck recheck = Recheck::never) noexcept;
 
 // The waking half: call after changing `word`. Makes a system call only if someone sleeps.
 void wake_sleepers(std::uint32_t& word, std::uint32_t& sleepers, int how_many) noexcept;

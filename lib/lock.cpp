@@ -68,13 +68,27 @@ RobustMutex::RobustMutex(const Where& where, ObjectKind kind)
 
 RobustMutex::RobustMutex(LockState& borrowed) noexcept : state_(&borrowed) {}
 
-void RobustMutex::acquire() { acquired(*state_, pthread_mutex_lock(&state_->mutex)); }
+void RobustMutex::acquire() { (void)acquire_until(Deadline::max()); }
 
 bool RobustMutex::try_acquire() { return acquired(*state_, pthread_mutex_trylock(&state_->mutex)); }
 
+// Waits in slices of lost_wake_recheck, because glibc's robust mutexes can lose a wake-up to a
+// death: an unlock clears FUTEX_WAITERS and wakes one waiter, which is then to set it again when
+// it takes the lock; if that waiter is killed first and another thread takes the lock meanwhile,
+// nobody knows of the remaining sleepers, and a plain pthread_mutex_lock would sleep forever (the
+// kernel's exit handling only wakes another waiter when the lock word is free). Found by the
+// fault campaign: 6 of 40 trials with a killed Lock/RLock user hung before this.
 bool RobustMutex::acquire_until(Deadline deadline) {
-  const timespec absolute = to_timespec(deadline);
-  return acquired(*state_, pthread_mutex_clocklock(&state_->mutex, CLOCK_MONOTONIC, &absolute));
+  int rc = pthread_mutex_trylock(&state_->mutex);
+  while (rc == EBUSY) {
+    const Deadline slice_end = next_recheck(deadline);
+    const timespec absolute = to_timespec(slice_end);
+    rc = pthread_mutex_clocklock(&state_->mutex, CLOCK_MONOTONIC, &absolute);
+    if (rc == ETIMEDOUT && slice_end < deadline) {
+      rc = EBUSY;
+    }
+  }
+  return acquired(*state_, rc);
 }
 
 void RobustMutex::release() {

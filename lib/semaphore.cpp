@@ -39,7 +39,7 @@ bool Semaphore::acquire_until(detail::Deadline deadline) {
       }
     }
     if (detail::Clock::now() >= deadline ||
-        (!detail::sleep_while_equal(state_->value, state_->sleepers, 0, deadline) &&
+        (!detail::sleep_while_equal(state_->value, state_->sleepers, 0, deadline, detail::Recheck::periodically) &&
          value.load(std::memory_order_relaxed) == 0)) {
       return false;
     }

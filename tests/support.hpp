@@ -2,7 +2,9 @@
 // Shared by the test programs: unique segment names, children that report through exit codes,
 // a check of how blocked waits behave, and a global check that a test program leaves nothing of
 // its own in /dev/shm.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -105,6 +107,29 @@ inline int check_blocked_wait(std::function<bool(std::chrono::milliseconds)> tim
   }
   return *waiter.exitcode();
 }
+
+// The first page of a named segment mapped read-write behind the library's back: to damage a
+// header, or to put an object's shared state into a condition no public call can produce.
+struct RawSegment {
+  explicit RawSegment(const std::string& name) {
+    const int fd = ::open(("/dev/shm/" + multiproc::shm_file_name(name)).c_str(), O_RDWR);
+    BOOST_REQUIRE(fd >= 0);
+    base = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    BOOST_REQUIRE(base != MAP_FAILED);
+  }
+  RawSegment(const RawSegment&) = delete;
+  RawSegment& operator=(const RawSegment&) = delete;
+  ~RawSegment() { ::munmap(base, page); }
+  multiproc::SegmentHeader& header() const { return *static_cast<multiproc::SegmentHeader*>(base); }
+  template <class T>
+  T& element() const {
+    BOOST_REQUIRE(header().elements_offset + sizeof(T) <= page);
+    return *reinterpret_cast<T*>(static_cast<char*>(base) + header().elements_offset);
+  }
+  static constexpr std::size_t page = 4096;
+  void* base;
+};
 
 struct NoLeftoverSegments {
   NoLeftoverSegments() { name_prefix(); }

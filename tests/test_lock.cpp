@@ -263,3 +263,43 @@ BOOST_AUTO_TEST_CASE(rlock_timeouts_and_idle_waits) {
   holder.join();
   BOOST_CHECK_THROW(mp::Lock(mp::open, "no-such-rlock-anywhere"), mp::NotFound);
 }
+
+// The state a woken waiter leaves when it is killed before taking the lock while another thread
+// takes it first: glibc's unlock cleared FUTEX_WAITERS when it woke the dead waiter, so the next
+// unlock wakes nobody although another waiter sleeps. Built here by clearing the bit by hand; the
+// sleeper must still get the lock (within its re-check period), not sleep forever.
+BOOST_AUTO_TEST_CASE(a_wake_lost_to_a_dead_waiter_does_not_strand_the_others) {
+  for (const bool recursive : {false, true}) {
+    const auto name = test::unique_name("lost-wake");
+    mp::ScopedUnlink cleanup{name};
+    std::unique_ptr<mp::detail::RobustMutex> lock;
+    if (recursive) {
+      lock = std::make_unique<mp::RLock>(mp::create, name);
+    } else {
+      lock = std::make_unique<mp::Lock>(mp::create, name);
+    }
+    test::RawSegment raw{name};
+    const std::atomic_ref<int> word(raw.element<mp::LockState>().mutex.__data.__lock);
+    constexpr int futex_waiters = static_cast<int>(0x80000000u);
+    lock->acquire();
+    mp::Process sleeper{[&] {
+      lock->acquire();  // no timeout: only the re-check can end this wait
+      lock->release();
+    }};
+    sleeper.start();
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while ((word.load() & futex_waiters) == 0 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(1ms);
+    }
+    BOOST_REQUIRE((word.load() & futex_waiters) != 0);  // the sleeper is asleep in the kernel
+    word.fetch_and(~futex_waiters);
+    lock->release();  // sees no waiter: no wake-up
+    const bool done = sleeper.join(5s);
+    if (!done) {
+      sleeper.kill();
+      sleeper.join();
+    }
+    BOOST_TEST(done);
+    BOOST_TEST((sleeper.exitcode() == 0));
+  }
+}

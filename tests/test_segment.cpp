@@ -25,20 +25,6 @@ unsigned permissions_of(const std::string& name) {
   return st.st_mode & 0777;
 }
 
-// Maps the named segment's first page read-write, bypassing the library, to damage its header.
-struct RawHeader {
-  explicit RawHeader(const std::string& name) {
-    const int fd = ::open(shm_path(name).c_str(), O_RDWR);
-    BOOST_REQUIRE(fd >= 0);
-    base = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd);
-    BOOST_REQUIRE(base != MAP_FAILED);
-  }
-  ~RawHeader() { ::munmap(base, 4096); }
-  mp::SegmentHeader& header() const { return *static_cast<mp::SegmentHeader*>(base); }
-  void* base;
-};
-
 void write_file(const std::string& name, const std::string& bytes) {
   const int fd = ::open(shm_path(name).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   BOOST_REQUIRE(fd >= 0);
@@ -218,7 +204,7 @@ BOOST_AUTO_TEST_CASE(hostile_header_fields_are_bounds_checked) {
   const auto name = test::unique_name("hostile");
   mp::ScopedUnlink cleanup{name};
   mp::Array<long> honest{mp::create, name, 8};
-  RawHeader raw{name};
+  test::RawSegment raw{name};
   const mp::SegmentHeader saved = raw.header();
   const auto expect_refusal = [&](auto&& damage) {
     raw.header() = saved;
@@ -252,7 +238,7 @@ BOOST_AUTO_TEST_CASE(an_opener_waiting_on_a_dead_creator_gives_up) {
   {
     mp::RawValue<int> v{mp::create, name};
   }
-  RawHeader raw{name};
+  test::RawSegment raw{name};
   raw.header().magic = 0;
   const auto start = std::chrono::steady_clock::now();
   BOOST_CHECK_THROW(mp::RawValue<int>(mp::open, name), mp::LayoutMismatch);

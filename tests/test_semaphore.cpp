@@ -123,3 +123,31 @@ BOOST_AUTO_TEST_CASE(hands_items_between_threads) {
   BOOST_CHECK_EQUAL(consumed.load(), 1000);
   BOOST_CHECK_EQUAL(items.get_value(), 0);
 }
+
+// release() wakes as many sleepers as it adds units; if the process it woke is killed before it
+// takes the unit, the unit stays and the other sleepers must still find it. Built here by adding
+// the unit by hand without a wake-up.
+BOOST_AUTO_TEST_CASE(a_unit_whose_wake_went_to_a_dead_process_is_still_found) {
+  const auto name = test::unique_name("lost-wake");
+  mp::ScopedUnlink cleanup{name};
+  mp::Semaphore semaphore(mp::create, name, 0);
+  test::RawSegment raw{name};
+  auto& state = raw.element<mp::SemaphoreState>();
+  mp::Process sleeper{[&] { semaphore.acquire(); }};  // no timeout: only the re-check can end it
+  sleeper.start();
+  const std::atomic_ref<std::uint32_t> sleepers(state.sleepers);
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (sleepers.load() == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  BOOST_REQUIRE(sleepers.load() != 0);
+  std::this_thread::sleep_for(50ms);  // past its spin, into the kernel
+  std::atomic_ref<std::uint32_t>(state.value).store(1);  // the unit, with no wake-up
+  const bool done = sleeper.join(5s);
+  if (!done) {
+    sleeper.kill();
+    sleeper.join();
+  }
+  BOOST_TEST(done);
+  BOOST_TEST(semaphore.get_value() == 0);
+}
