@@ -124,8 +124,16 @@ struct RawSegment {
   multiproc::SegmentHeader& header() const { return *static_cast<multiproc::SegmentHeader*>(base); }
   template <class T>
   T& element() const {
-    BOOST_REQUIRE(header().elements_offset + sizeof(T) <= page);
-    return *reinterpret_cast<T*>(static_cast<char*>(base) + header().elements_offset);
+    return at<T>(header().elements_offset);
+  }
+  template <class T>
+  T& prefix() const {
+    return at<T>(header().prefix_offset);
+  }
+  template <class T>
+  T& at(std::uint64_t offset) const {
+    BOOST_REQUIRE(offset + sizeof(T) <= page);
+    return *reinterpret_cast<T*>(static_cast<char*>(base) + offset);
   }
   static constexpr std::size_t page = 4096;
   void* base;

@@ -322,8 +322,9 @@ BOOST_AUTO_TEST_CASE(a_slot_half_written_by_a_dead_producer_is_skipped) {
   control.tail = 2;
   BOOST_REQUIRE(ring.try_push(30));
   BOOST_CHECK_EQUAL(*ring.try_pop(), 10);
-  BOOST_CHECK(!ring.try_pop());  // first sight of the stuck slot: not yet judged
-  BOOST_CHECK(ring.last_block() == mp::detail::RingBlock::stalled);
+  mp::detail::RingBlock why = mp::detail::RingBlock::none;
+  BOOST_CHECK(!ring.try_pop(&why));  // first sight of the stuck slot: not yet judged
+  BOOST_CHECK(why == mp::detail::RingBlock::stalled);
   std::this_thread::sleep_for(2ms);
   const auto next = ring.try_pop();  // seen stuck twice, a millisecond apart: its writer is dead
   BOOST_REQUIRE(next);
@@ -415,4 +416,38 @@ BOOST_AUTO_TEST_CASE(the_decoder_refuses_truncated_and_hostile_bytes) {
   std::vector<std::byte> huge_length(8, std::byte{0xff});  // a string "of 2^64 - 1 bytes"
   BOOST_CHECK_THROW(mp::decode<std::string>(huge_length), mp::DecodeError);
   BOOST_CHECK_THROW(mp::decode<long>(std::span(bytes).first(3)), mp::DecodeError);
+}
+
+// Found by the segment fuzzer (tests/fuzz/fuzz_segment.cpp): a hostile peer that moves a ring's
+// head or tail far behind the slots' laps made try_get/try_put step forward one position at a
+// time for up to 2^31 laps. They must now give up within a bounded number of steps, and the
+// blocking forms must end at their deadline.
+BOOST_AUTO_TEST_CASE(hostile_ring_indices_cannot_stall_a_call) {
+  for (const int which_index : {0, 1}) {  // 0: head (consumers), 1: tail (producers)
+    const auto name = test::unique_name("hostile-index");
+    mp::ScopedUnlink cleanup{name};
+    mp::Queue<long> queue(mp::create, name, 8);
+    for (long i = 0; i < 5; ++i) {
+      queue.put(i);
+    }
+    test::RawSegment raw{name};
+    auto& control = raw.prefix<mp::detail::SlotQueueControl>();
+    std::uint64_t& index = which_index == 0 ? control.ring.head : control.ring.tail;
+    index += std::uint64_t{0x65} << 32;  // the fuzzer's input: one byte in the index's upper half
+    const int exit_code = test::in_child(
+        [&] {
+          mp::Queue<long> opened(mp::open, name);
+          for (int i = 0; i < 10; ++i) {
+            (void)opened.try_get();
+            (void)opened.try_put(1);
+          }
+          try {
+            (void)opened.get(10ms);
+          } catch (const mp::Empty&) {
+          }
+          return 0;
+        },
+        std::chrono::seconds(20));
+    BOOST_TEST(exit_code == 0);
+  }
 }

@@ -68,11 +68,12 @@ class SlotBackend {
   static const T& encoded(const T& value) noexcept { return value; }
   Attempted try_put(const T& value) noexcept { return ring_.try_push(value) ? Attempted::done : Attempted::blocked; }
   Attempted try_get(std::optional<T>& out) noexcept {
-    out = ring_.try_pop();
+    RingBlock why = RingBlock::none;
+    out = ring_.try_pop(&why);
     if (out) {
       return Attempted::done;
     }
-    return ring_.last_block() == RingBlock::stalled ? Attempted::stalled : Attempted::blocked;
+    return why == RingBlock::stalled ? Attempted::stalled : Attempted::blocked;
   }
   static T decoded(T&& value) noexcept { return std::move(value); }
 

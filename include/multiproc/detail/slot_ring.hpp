@@ -10,6 +10,7 @@
 #include <optional>
 
 #include <multiproc/detail/liveness.hpp>
+#include <multiproc/detail/tsan.hpp>
 
 namespace multiproc::detail {
 
@@ -61,6 +62,11 @@ enum class RingBlock { none, empty_or_full, stalled };
 // so a value written before a release is visible to whoever acts on that state next. The producer's
 // claim CAS is acquire (it reads the consumer's release of the slot). Index CASes are relaxed: an
 // index is a hint of where to look; every decision is made on the slot's state.
+// Index corruption: in a consistent ring a slot is at most one lap ahead of any index, so a call
+// moves its index on a few times at most, unless other processes outrun it for a whole lap. A
+// corrupt or hostile index (far behind every slot's lap) would have a call step forward for up to
+// 2^31 laps; so a call that has moved its index on more than advance_budget() times gives up as if
+// the ring were empty (full), and the caller looks again later, as it does after any failure.
 // Liveness checks (a kill(2) and a read of /proc) are made only for a slot seen stuck in the same
 // claimed state on two calls at least a millisecond apart, so they never slow the normal path.
 template <class T>
@@ -73,7 +79,7 @@ class SlotRing {
   [[nodiscard]] bool try_push(const T& value) noexcept {
     std::atomic_ref<std::uint64_t> tail(control_->tail);
     std::uint64_t position = tail.load(std::memory_order_relaxed);
-    for (;;) {
+    for (std::size_t advances = 0;;) {
       auto [slot, state, lap, seen, distance] = look_at(position);
       if (distance == 0 && phase_of(seen) == SlotPhase::empty) {
         if (state.compare_exchange_strong(seen, pack(lap, SlotPhase::writing, current_pid()), std::memory_order_acquire,
@@ -85,7 +91,7 @@ class SlotRing {
         }
         continue;  // another producer claimed it: look again
       }
-      if (distance >= 0) {  // claimed in this lap already, or passed over: move tail on
+      if (distance >= 0 && ++advances <= advance_budget()) {  // claimed or passed over: move tail on
         advance(tail, position);
         continue;
       }
@@ -93,22 +99,27 @@ class SlotRing {
       if (distance == -1 && reclaim_if_abandoned(state, seen)) {
         continue;
       }
-      blocked_ = RingBlock::empty_or_full;
       return false;
     }
   }
 
-  // Empty when there is nothing to take (or the next message is still being written).
-  [[nodiscard]] std::optional<T> try_pop() noexcept {
+  // Empty when there is nothing to take (or the next message is still being written); then `why`,
+  // if given, says which: `stalled` means a live producer is mid-write.
+  [[nodiscard]] std::optional<T> try_pop(RingBlock* why = nullptr) noexcept {
+    const auto fail = [why](RingBlock reason) -> std::optional<T> {
+      if (why != nullptr) {
+        *why = reason;
+      }
+      return std::nullopt;
+    };
     std::atomic_ref<std::uint64_t> head(control_->head);
     std::uint64_t position = head.load(std::memory_order_relaxed);
-    for (;;) {
+    for (std::size_t advances = 0;;) {
       auto [slot, state, lap, seen, distance] = look_at(position);
       if (distance == 0) {
         switch (phase_of(seen)) {
           case SlotPhase::full: {
-            T value;
-            std::memcpy(&value, &slot.value, sizeof(T));  // kept only if the CAS below succeeds
+            const T value = speculative_copy(slot.value);  // kept only if the CAS below succeeds
             if (state.compare_exchange_strong(seen, pack(lap + 1, SlotPhase::empty, 0), std::memory_order_acq_rel,
                                               std::memory_order_relaxed)) {
               head.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
@@ -120,24 +131,18 @@ class SlotRing {
             if (reclaim_if_abandoned(state, seen)) {
               continue;
             }
-            blocked_ = RingBlock::stalled;
-            return std::nullopt;
+            return fail(RingBlock::stalled);
           case SlotPhase::empty:
-            blocked_ = RingBlock::empty_or_full;
-            return std::nullopt;
+            return fail(RingBlock::empty_or_full);
         }
       }
-      if (distance > 0) {  // this position was consumed or passed over: move head on
+      if (distance > 0 && ++advances <= advance_budget()) {  // consumed or passed over: move head on
         advance(head, position);
         continue;
       }
-      blocked_ = RingBlock::empty_or_full;  // nothing produced for this position yet
-      return std::nullopt;
+      return fail(RingBlock::empty_or_full);  // nothing produced for this position yet
     }
   }
-
-  // Why the last failed try_push/try_pop failed: `stalled` means a live producer is mid-write.
-  [[nodiscard]] RingBlock last_block() const noexcept { return blocked_; }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
   [[nodiscard]] std::size_t size_approx() const noexcept {
@@ -174,6 +179,8 @@ class SlotRing {
     return {slot, state, lap, seen, static_cast<std::int32_t>(lap_of(seen) - lap)};
   }
 
+  [[nodiscard]] std::size_t advance_budget() const noexcept { return 2 * capacity() + 16; }
+
   // Moves `index` from `position` to the next one, or learns where another process moved it.
   static void advance(std::atomic_ref<std::uint64_t>& index, std::uint64_t& position) noexcept {
     if (index.compare_exchange_strong(position, position + 1, std::memory_order_relaxed)) {
@@ -181,22 +188,36 @@ class SlotRing {
     }
   }
 
+  // The seqlock half of a consumer's take: the value is copied while another consumer may take the
+  // slot and a producer refill it, and the copy is used only if the CAS that follows proves the
+  // slot unchanged. That overlap is the design (a consumer killed mid-copy holds nothing), so
+  // ThreadSanitizer is told not to watch this copy; the producers' writes stay watched.
+  static T speculative_copy(const T& source) noexcept {
+    T copy;
+    [[maybe_unused]] const RacyReadsByDesign unwatched;
+    std::memcpy(&copy, &source, sizeof(T));
+    return copy;
+  }
+
   // A slot claimed by a producer that has exited is released to the next lap. Checked only when
-  // this handle has seen the very same state before, at least a millisecond ago.
+  // this handle has seen the very same state before, at least a millisecond ago. The suspect is
+  // kept in relaxed atomics because threads may share a handle; if two threads interleave their
+  // notes, the check only comes sooner or later: what decides is process_is_alive().
   bool reclaim_if_abandoned(std::atomic_ref<std::uint64_t>& state, std::uint64_t seen) noexcept {
     if (phase_of(seen) != SlotPhase::writing) {
       return false;
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (seen != suspect_state_) {
-      suspect_state_ = seen;
-      suspect_since_ = now;
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    if (seen != suspect_state_.load(std::memory_order_relaxed)) {
+      suspect_state_.store(seen, std::memory_order_relaxed);
+      suspect_since_.store(now, std::memory_order_relaxed);
       return false;
     }
-    if (now - suspect_since_ < std::chrono::milliseconds(1) || process_is_alive(owner_of(seen))) {
+    const auto waited = std::chrono::steady_clock::duration(now - suspect_since_.load(std::memory_order_relaxed));
+    if (waited < std::chrono::milliseconds(1) || process_is_alive(owner_of(seen))) {
       return false;
     }
-    suspect_state_ = 0;
+    suspect_state_.store(0, std::memory_order_relaxed);
     // release: as the normal empty(L + 1) store. The dead claimer's bytes are simply overwritten
     // later. If the CAS fails, someone else moved the slot on: the caller looks again either way.
     (void)state.compare_exchange_strong(seen, pack(lap_of(seen) + 1, SlotPhase::empty, 0), std::memory_order_release,
@@ -208,9 +229,9 @@ class SlotRing {
   Slot<T>* slots_;
   std::size_t mask_;
   unsigned lap_shift_;
-  RingBlock blocked_ = RingBlock::none;
-  std::uint64_t suspect_state_ = 0;  // process-local: a claimed state seen stuck, and since when
-  std::chrono::steady_clock::time_point suspect_since_{};
+  // Process-local: a claimed state seen stuck, and since when (steady_clock ticks).
+  std::atomic<std::uint64_t> suspect_state_{0};
+  std::atomic<std::chrono::steady_clock::rep> suspect_since_{0};
 };
 
 }  // namespace multiproc::detail
