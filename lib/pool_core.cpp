@@ -66,7 +66,14 @@ PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtask
   manager_ = std::thread([this] { manage(); });
 }
 
-PoolCore::~PoolCore() { terminate(); }
+// A destructor may not throw. terminate() throws only when a system call it relies on fails
+// (joining a thread, killing or reaping a worker); nothing better than going on is left then.
+PoolCore::~PoolCore() {
+  try {
+    terminate();
+  } catch (...) {
+  }
+}
 
 void PoolCore::start_worker(std::size_t slot) {
   Slot& s = slots_[slot];
@@ -100,6 +107,8 @@ void PoolCore::run_worker(std::size_t slot) {
     }
     ResultMessage result{task.id, worker, Outcome::value, {}, {}, {}};
     try {
+      // The address came from the parent, whose code this forked worker shares (see task.hpp).
+      // NOLINTNEXTLINE(performance-no-int-to-ptr)
       reinterpret_cast<Invoker>(task.invoker)(task.function, task.args, result.payload);
     } catch (const std::exception& e) {
       result = ResultMessage{task.id, worker, Outcome::error, {}, current_exception_type(), e.what()};

@@ -8,6 +8,8 @@ packages=(
   libcereal-dev                    # cereal: the codec of Queue/Pipe for non-trivial types
   libcli11-dev nlohmann-json3-dev  # the multiproc tool: argument parsing, --json output
   valgrind                         # runs Process/Pool tests on their no-pidfd fallback path
+  clang libclang-rt-14-dev         # ThreadSanitizer run and libFuzzer targets (clang's runtimes)
+  clang-tidy cppcheck              # static analysis of lib/ and include/ (tools/lint.sh)
 )
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

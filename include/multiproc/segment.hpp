@@ -65,6 +65,8 @@ MULTIPROC_API bool unlink(std::string_view name);
 // objects. Never throws.
 class MULTIPROC_API ScopedUnlink {
  public:
+  // A sink: the caller's string is moved in, not copied. (cppcheck's passedByValue misreads it.)
+  // cppcheck-suppress passedByValue
   explicit ScopedUnlink(std::string name) noexcept : name_(std::move(name)) {}
   ScopedUnlink(const ScopedUnlink&) = delete;
   ScopedUnlink& operator=(const ScopedUnlink&) = delete;

@@ -136,9 +136,10 @@ using function_pointer_t = decltype(+std::declval<F>());
 // The invoker for calling F with the arguments Args... (decoded as a std::tuple<Args...>).
 template <class Fn, class... Args>
 void invoke_encoded(std::uintptr_t function, std::span<const std::byte> args, std::vector<std::byte>& result) {
+  using Arguments = std::tuple<std::decay_t<Args>...>;
+  using R = decltype(std::apply(std::declval<Fn>(), std::declval<Arguments>()));
   auto fn = reinterpret_cast<Fn>(function);
-  auto decoded = decode<std::tuple<std::decay_t<Args>...>>(args);
-  using R = decltype(std::apply(fn, std::move(decoded)));
+  auto decoded = decode<Arguments>(args);
   if constexpr (std::is_void_v<R>) {
     std::apply(fn, std::move(decoded));
     result.clear();
