@@ -6,8 +6,10 @@
 //                                     Time per iteration is one round trip.
 // Messages: long (8 bytes), Bytes64 (a 64-byte struct), string (a 64-byte std::string; through the
 // codec for multiproc, as its 64 raw bytes for the others). Transports: SpscRing and MpmcRing
-// (polled: a ring never blocks), Queue and Pipe (blocking), pipe(2), a Unix socketpair, and
+// (polled: a ring never blocks), Queue and Pipe (blocking), Queue_epoll (the receiver waits in
+// epoll_wait on Queue::ready_fd(), as an event loop does), pipe(2), a Unix socketpair, and
 // Boost.Interprocess message_queue. Compare rows of one run.
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -97,6 +99,30 @@ struct QueueTransport {
   mp::Queue<Msg> queue{capacity};
   void send(const Msg& m) { queue.put(m); }
   Msg recv() { return queue.get(); }
+};
+
+// A Queue read the way an event loop reads it: epoll on ready_fd(), then take until empty.
+template <class Msg>
+struct QueueEpollTransport {
+  mp::Queue<Msg> queue{capacity};
+  int epoll = -1;  // made by the receiving process on its first recv
+  void send(const Msg& m) { queue.put(m); }
+  Msg recv() {
+    if (epoll < 0) {
+      epoll = epoll_create1(EPOLL_CLOEXEC);
+      epoll_event event{};
+      event.events = EPOLLIN;
+      if (epoll_ctl(epoll, EPOLL_CTL_ADD, queue.ready_fd(), &event) != 0) throw std::runtime_error("epoll_ctl");
+    }
+    for (;;) {
+      if (auto m = queue.try_get()) return *m;  // an empty try re-arms the fd
+      epoll_event event{};
+      if (epoll_wait(epoll, &event, 1, -1) == 1) {
+        std::uint64_t count;
+        (void)!read(queue.ready_fd(), &count, sizeof count);
+      }
+    }
+  }
 };
 
 template <class Msg>
@@ -214,6 +240,7 @@ void register_message(const std::string& message) {
     register_pair<MpmcRingTransport, Msg>("MpmcRing", message);
   }
   register_pair<QueueTransport, Msg>("Queue", message);
+  register_pair<QueueEpollTransport, Msg>("Queue_epoll", message);
   register_pair<PipeTransport, Msg>("Pipe", message);
   register_pair<UnixPipe, Msg>("pipe2", message);
   register_pair<SocketPair, Msg>("socketpair", message);

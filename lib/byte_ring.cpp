@@ -107,7 +107,9 @@ Attempted ByteRing::try_read(std::vector<std::byte>& message) {
   return Attempted::done;
 }
 
-std::size_t ByteRing::messages() const noexcept { return static_cast<std::size_t>(load(control_->messages)); }
+std::size_t ByteRing::messages_in(const ByteRingControl& control) noexcept {
+  return static_cast<std::size_t>(load(control.messages));
+}
 
 std::size_t ByteRing::max_messages() const noexcept { return static_cast<std::size_t>(load(control_->max_messages)); }
 

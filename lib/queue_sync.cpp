@@ -1,4 +1,5 @@
 #include <multiproc/detail/queue_sync.hpp>
+#include <multiproc/detail/ready_bridge.hpp>
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -136,6 +137,24 @@ bool wait_tasks_done(QueueSignals& signals, Deadline deadline) {
     }
   }
   return true;
+}
+
+std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::function<std::size_t()> size,
+                                               std::function<bool()> also_ready) {
+  auto wait_ready = [&signals, size = std::move(size), also_ready = std::move(also_ready)](Deadline deadline) {
+    constexpr auto also_ready_interval = std::chrono::milliseconds(20);
+    if (also_ready) {
+      deadline = std::min(deadline, Clock::now() + also_ready_interval);
+    }
+    auto attempt = [&] { return size() > 0 ? Attempted::done : Attempted::blocked; };
+    return attempt() == Attempted::done ||
+           wait_until_done(signals, Side::consumer, AttemptRef::to(attempt), deadline) ||  // Closed: ready
+           (also_ready && also_ready());
+  };
+  // Wakes the bridge's thread if it sleeps as a consumer (with every other sleeping consumer: they
+  // look again and sleep on).
+  auto interrupt = [&signals] { wake_waiters(signals, Side::consumer); };
+  return std::make_unique<ReadyBridge>(std::move(wait_ready), std::move(interrupt));
 }
 
 }  // namespace multiproc::detail

@@ -126,7 +126,8 @@ void check_header(const SegmentHeader& h, std::size_t actual, const Segment::Lay
          type_text(kind_name(static_cast<std::uint32_t>(want.kind)), want.element.mangled_name, want.element.size));
   }
   const auto p = place(want, h.element_count);
-  if (!p || p->prefix_offset != h.prefix_offset || p->elements_offset != h.elements_offset || p->total > actual) {
+  // The creator sized the file to exactly this total, so the element count is pinned by the size.
+  if (!p || p->prefix_offset != h.prefix_offset || p->elements_offset != h.elements_offset || p->total != actual) {
     fail("its offsets or element count do not fit its size (corrupt)");
   }
 }

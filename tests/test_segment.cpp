@@ -219,8 +219,24 @@ BOOST_AUTO_TEST_CASE(hostile_header_fields_are_bounds_checked) {
   expect_refusal([](mp::SegmentHeader& h) { h.layout_version = 99; });
   expect_refusal([](mp::SegmentHeader& h) { h.magic = 0x12345678; });
   expect_refusal([](mp::SegmentHeader& h) { h.element_size = 4; });
+  expect_refusal([](mp::SegmentHeader& h) { h.element_count = 7; });  // fewer than the file holds
+  expect_refusal([](mp::SegmentHeader& h) { h.element_count = 0; });
   raw.header() = saved;
   BOOST_CHECK_EQUAL(mp::Array<long>(mp::open, name).size(), 8u);
+}
+
+// Found by the segment fuzzer: a codec queue whose element count was rewritten to 0 was opened
+// as a ring of 0 bytes, and the first get divided by zero. Counts must match the file exactly.
+BOOST_AUTO_TEST_CASE(a_codec_queue_with_a_rewritten_count_is_refused) {
+  for (const std::uint64_t count : {std::uint64_t{0}, std::uint64_t{8}}) {
+    const auto name = test::unique_name("hostile-queue");
+    mp::ScopedUnlink cleanup{name};
+    mp::Queue<std::string> honest{mp::create, name, 4};
+    honest.put("message");
+    test::RawSegment raw{name};
+    raw.header().element_count = count;
+    BOOST_CHECK_THROW(mp::Queue<std::string>(mp::open, name), mp::LayoutMismatch);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_creator_that_fails_while_building_leaves_no_name) {

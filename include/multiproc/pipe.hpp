@@ -88,11 +88,29 @@ class Connection {
         return true;
       }
       if (detail::Clock::now() >= deadline) {
+        if (in.ready_) {
+          in.ready_->rearm();  // found nothing: the ready fd may fire again
+        }
         return false;
       }
     }
   }
   [[nodiscard]] bool poll() { return poll(std::chrono::seconds(0)); }
+
+  // A file descriptor for epoll/poll or Boost.Asio that becomes readable when recv() would not
+  // wait: a message is in, or nobody is left at the other end. Edge-triggered as
+  // Queue::ready_fd(): read(2) it, then recv while poll() says so; the fd re-arms once this end
+  // finds nothing to receive. Shared by the copies of this end in one process; it belongs to the
+  // pipe (do not close it).
+  [[nodiscard]] int ready_fd() {
+    use(can_recv_, "ready_fd");
+    Queue<T>& in = shared_->to[end_];
+    if (!in.ready_) {
+      in.ready_ = detail::make_ready_bridge(in.signals(), in.backend_.size_probe(),
+                                            [peer = &shared_->end(1 - end_)] { return detail::end_abandoned(*peer); });
+    }
+    return in.ready_->fd();
+  }
 
   // Gives up this process's hold of the end; the other side sees Closed once no one holds it.
   // Later calls on this object throw Closed. Also done by the destructor.

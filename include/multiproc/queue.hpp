@@ -21,6 +21,8 @@
 //     consumer, or was already taken by it (and goes with it). Nothing else is lost or duplicated.
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <span>
@@ -32,6 +34,7 @@
 #include <multiproc/detail/byte_ring.hpp>
 #include <multiproc/detail/deadline.hpp>
 #include <multiproc/detail/queue_sync.hpp>
+#include <multiproc/detail/ready_bridge.hpp>
 #include <multiproc/detail/slot_ring.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/mpmc_ring.hpp>
@@ -78,6 +81,10 @@ class SlotBackend {
   static T decoded(T&& value) noexcept { return std::move(value); }
 
   [[nodiscard]] std::size_t size() const noexcept { return ring_.size_approx(); }
+  // size(), from what does not move with this handle (the shared control block).
+  [[nodiscard]] std::function<std::size_t()> size_probe() const {
+    return [control = &control().ring, capacity = ring_.capacity()] { return SlotRing<T>::size_of(*control, capacity); };
+  }
   [[nodiscard]] std::size_t capacity() const noexcept { return ring_.capacity(); }
   [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
@@ -107,7 +114,8 @@ class ByteBackend {
                                         fingerprint_of<T>().name_hash);
                  }),
         ring_(control().ring, static_cast<std::byte*>(segment_.elements()), segment_.count()) {
-    if (control().ring.message_type != fingerprint_of<T>().name_hash || segment_.count() % 8 != 0) {
+    if (control().ring.message_type != fingerprint_of<T>().name_hash || segment_.count() % 8 != 0 ||
+        segment_.count() == 0) {
       throw LayoutMismatch("multiproc::Queue: \"" + segment_.name() + "\" holds messages of another type");
     }
   }
@@ -133,6 +141,10 @@ class ByteBackend {
   static T decoded(T&& value) noexcept { return std::move(value); }
 
   [[nodiscard]] std::size_t size() const noexcept { return ring_.messages(); }
+  // size(), from what does not move with this handle (the shared control block).
+  [[nodiscard]] std::function<std::size_t()> size_probe() const {
+    return [control = &control().ring] { return ByteRing::messages_in(*control); };
+  }
   [[nodiscard]] std::size_t capacity() const noexcept { return ring_.max_messages(); }
   [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
@@ -221,6 +233,19 @@ class Queue {
   // Empty for an anonymous queue.
   [[nodiscard]] const std::string& name() const noexcept { return backend_.name(); }
 
+  // A file descriptor for epoll/poll/select or Boost.Asio that becomes readable when this queue
+  // has messages (or is closed). Edge-triggered: once it is readable, read(2) its 8 bytes and take
+  // messages until try_get() says empty (get_nowait: Empty); only then can it become readable
+  // again. The first call starts a helper thread that waits on the queue for this process; other
+  // processes, and puts while the queue is not empty, pay nothing. The fd belongs to the queue:
+  // do not close it. Do not call it from two threads at once.
+  [[nodiscard]] int ready_fd() {
+    if (!ready_) {
+      ready_ = detail::make_ready_bridge(backend_.signals(), backend_.size_probe());
+    }
+    return ready_->fd();
+  }
+
  protected:
   bool put_until(const T& value, detail::Deadline deadline) {
     if (closed()) {
@@ -253,6 +278,9 @@ class Queue {
     auto attempt = [&] { return backend_.try_get(taken); };
     if (attempt() != detail::Attempted::done &&
         !detail::wait_until_done(backend_.signals(), detail::Side::consumer, detail::AttemptRef::to(attempt), deadline)) {
+      if (ready_) {
+        ready_->rearm();  // seen empty: the ready fd may fire again
+      }
       return std::nullopt;
     }
     detail::announce(backend_.signals(), detail::Side::producer);
@@ -280,6 +308,7 @@ class Queue {
   }
 
   Backend backend_;
+  std::unique_ptr<detail::ReadyBridge> ready_;  // made by the first ready_fd()
 
   friend class Connection<T>;
 };

@@ -48,7 +48,9 @@ class MULTIPROC_API ByteRing {
   // contents are corrupt (a record header that the ring could not have written).
   Attempted try_read(std::vector<std::byte>& message);
 
-  [[nodiscard]] std::size_t messages() const noexcept;
+  [[nodiscard]] std::size_t messages() const noexcept { return messages_in(*control_); }
+  // The same from the shared control block alone (for a reader that holds no ByteRing).
+  [[nodiscard]] static std::size_t messages_in(const ByteRingControl& control) noexcept;
   [[nodiscard]] std::size_t max_messages() const noexcept;
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 

@@ -145,10 +145,12 @@ class SlotRing {
   }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
-  [[nodiscard]] std::size_t size_approx() const noexcept {
-    const std::uint64_t head = std::atomic_ref<std::uint64_t>(control_->head).load(std::memory_order_acquire);
-    const std::uint64_t tail = std::atomic_ref<std::uint64_t>(control_->tail).load(std::memory_order_acquire);
-    return tail > head ? static_cast<std::size_t>(std::min<std::uint64_t>(tail - head, capacity())) : 0;
+  [[nodiscard]] std::size_t size_approx() const noexcept { return size_of(*control_, capacity()); }
+  // The same from the shared control block alone (for a reader that holds no SlotRing).
+  [[nodiscard]] static std::size_t size_of(SlotRingControl& control, std::size_t capacity) noexcept {
+    const std::uint64_t head = std::atomic_ref<std::uint64_t>(control.head).load(std::memory_order_acquire);
+    const std::uint64_t tail = std::atomic_ref<std::uint64_t>(control.tail).load(std::memory_order_acquire);
+    return tail > head ? static_cast<std::size_t>(std::min<std::uint64_t>(tail - head, capacity)) : 0;
   }
 
  private:
