@@ -43,7 +43,7 @@ ReadyBridge::~ReadyBridge() {
   ::close(event_fd_);
 }
 
-void ReadyBridge::rearm() {
+void ReadyBridge::rearm() noexcept {
   {
     std::scoped_lock lock(mutex_);
     if (armed_) {

@@ -142,3 +142,26 @@ BOOST_AUTO_TEST_CASE(many_messages_each_burst_seen_once_drained) {
   producer.join();
   BOOST_TEST(expected == total);
 }
+
+BOOST_AUTO_TEST_CASE(event_fd_fires_on_set_and_again_after_a_clear) {
+  mp::Event event;
+  const Watch watch(event.ready_fd());
+  BOOST_TEST(!watch.fired(50ms));
+  test::Notice go;
+  mp::Process setter{[&] {
+    for (int round = 0; round < 2; ++round) {
+      go.wait();
+      event.set();
+    }
+  }};
+  setter.start();
+  go.raise();
+  BOOST_REQUIRE(watch.fired(5000ms));
+  BOOST_TEST(event.is_set());
+  BOOST_TEST(!watch.fired(50ms));  // still set, already told: quiet
+  event.clear();
+  BOOST_TEST(!watch.fired(50ms));
+  go.raise();
+  BOOST_REQUIRE(watch.fired(5000ms));
+  setter.join();
+}

@@ -12,6 +12,7 @@
 
 #include <multiproc/detail/deadline.hpp>
 #include <multiproc/export.hpp>
+#include <multiproc/detail/ready_bridge.hpp>
 #include <multiproc/segment.hpp>
 
 namespace multiproc {
@@ -32,6 +33,9 @@ class MULTIPROC_API Event {
   Event(create_t how, std::string_view name) : Event(Where(how, name)) {}
   Event(open_t how, std::string_view name) : Event(Where(how, name)) {}
   Event(open_or_create_t how, std::string_view name) : Event(Where(how, name)) {}
+  Event(Event&&) noexcept;
+  Event& operator=(Event&&) noexcept;
+  ~Event();
 
   void set();
   void clear();
@@ -47,12 +51,21 @@ class MULTIPROC_API Event {
   // Empty for an anonymous event.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
 
+  // A file descriptor for epoll/poll or Boost.Asio that becomes readable when the event is set.
+  // Edge-triggered: once it fired (read(2) its 8 bytes), it can fire again only after this
+  // process has seen the event clear: clear(), is_set() returning false, or a wait that timed
+  // out. The first call starts a helper thread that waits on the event for this process. The fd
+  // belongs to the event: do not close it. Do not call it from two threads at once.
+  [[nodiscard]] int ready_fd();
+
  private:
   explicit Event(const Where& where);
   [[nodiscard]] bool wait_until(detail::Deadline deadline);
+  void saw_clear() const noexcept;
 
   Segment segment_;
   EventState* state_;
+  std::unique_ptr<detail::ReadyBridge> ready_;  // made by the first ready_fd()
 };
 
 }  // namespace multiproc

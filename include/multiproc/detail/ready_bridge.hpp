@@ -36,7 +36,7 @@ class MULTIPROC_API ReadyBridge {
 
   [[nodiscard]] int fd() const noexcept { return event_fd_; }
   // The owner found the object not ready: signal again when it next becomes ready.
-  void rearm();
+  void rearm() noexcept;
 
  private:
   void run();
