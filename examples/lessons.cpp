@@ -207,7 +207,16 @@ bool vanishing_results() {
   std::printf("Written to a multiproc::RawArray instead:");
   for (int d : shared) std::printf(" %d", d);
   std::printf("\n");
-  return results.empty() && shared[4] == 10;
+
+  mp::SharedDict<int, int> doubled;  // Python's Manager().dict(), without a server process
+  run_processes(static_cast<int>(inputs.size()), [&](int i) {
+    doubled.set(inputs[static_cast<std::size_t>(i)], 2 * inputs[static_cast<std::size_t>(i)]);
+  });
+  std::printf("Written to a multiproc::SharedDict:");
+  const std::map<int, int> collected = doubled.copy();
+  for (const auto& [n, d] : collected) std::printf(" %d: %d", n, d);
+  std::printf("\n");
+  return results.empty() && shared[4] == 10 && collected.size() == inputs.size() && collected.at(5) == 10;
 }
 
 // ---- 6 -------------------------------------------------------------------------------------------
@@ -312,7 +321,7 @@ const std::vector<Lesson>& lessons() {
       {"vanishing-results", "results written to a plain map in children vanish; shared memory keeps them",
        "A doubler: children compute 2 x n and store it in a std::map...",
        "The children filled their own copies of the map, which died with them. Results must go\n"
-       "through shared memory (or a Queue, or a Pool) to reach the parent.",
+       "through shared memory (an Array, a SharedDict; or a Queue, or a Pool) to reach the parent.",
        vanishing_results},
       {"deadlock", "two locks taken in opposite order deadlock; acquire(timeout) detects it",
        "Process 0 holds A and wants B; process 1 holds B and wants A. Neither can go on...",

@@ -18,6 +18,7 @@
 #include <multiproc/barrier.hpp>
 #include <multiproc/condition.hpp>
 #include <multiproc/detail/liveness.hpp>
+#include <multiproc/detail/shared_store.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/event.hpp>
 #include <multiproc/lock.hpp>
@@ -443,6 +444,20 @@ std::optional<std::vector<StateField>> live_state(const ReadOnlyView& view) {
       break;
     }
     case ObjectKind::pipe: break;  // pipes are anonymous: never found by name
+    case ObjectKind::shared_dict:
+    case ObjectKind::shared_list: {
+      const auto control = control_of<detail::StoreControl>(view);
+      if (!control) return std::nullopt;
+      const std::uint64_t half = control->half_bytes;
+      out.add("bytes", h.element_count);
+      if (half == 0 || half > h.element_count / 2) return std::nullopt;
+      const auto live = read_at<detail::HalfHeader>(view, h.elements_offset + (control->active & 1) * half, view.bytes);
+      if (!live) return std::nullopt;
+      out.add("entries", live->count);
+      out.add("rebuilds_after_crashes_or_clears", control->rebuilds);
+      add_lock_state(out, control->lock, false, "lock_");
+      break;
+    }
   }
   return std::move(out.list);
 }

@@ -165,6 +165,8 @@ std::string_view kind_name(std::uint32_t kind) noexcept {
     case ObjectKind::queue: return "Queue";
     case ObjectKind::byte_queue: return "Queue (codec)";
     case ObjectKind::pipe: return "Pipe";
+    case ObjectKind::shared_dict: return "SharedDict";
+    case ObjectKind::shared_list: return "SharedList";
   }
   return "unknown object";
 }

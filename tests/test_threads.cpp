@@ -203,3 +203,18 @@ BOOST_AUTO_TEST_CASE(rings_between_threads) {
   BOOST_TEST(spsc_sum == count * (count + 1) / 2);
   BOOST_TEST(mpmc_sum.load() == count * (count + 1) / 2);
 }
+
+BOOST_AUTO_TEST_CASE(shared_dict_and_list_between_threads) {
+  mp::SharedDict<std::string, long> dict(1 << 20);
+  mp::SharedList<long> list(1 << 20);
+  run_threads(threads, [&](int me) {
+    for (long i = 0; i < 2000; ++i) {
+      dict.update("hits", [](long n) { return n + 1; });
+      dict.set(std::to_string(me * 10000 + i), i);
+      list.append(i);
+    }
+  });
+  BOOST_TEST(dict.at("hits") == threads * 2000L);
+  BOOST_TEST(dict.size() == static_cast<std::size_t>(threads * 2000 + 1));
+  BOOST_TEST(list.size() == static_cast<std::size_t>(threads * 2000));
+}

@@ -18,5 +18,7 @@
 #include <multiproc/rlock.hpp>
 #include <multiproc/segment.hpp>
 #include <multiproc/semaphore.hpp>
+#include <multiproc/shared_dict.hpp>
+#include <multiproc/shared_list.hpp>
 #include <multiproc/spsc_ring.hpp>
 #include <multiproc/value.hpp>

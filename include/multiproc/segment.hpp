@@ -102,6 +102,8 @@ enum class ObjectKind : std::uint32_t {
   queue = 14,
   byte_queue = 15,
   pipe = 16,
+  shared_dict = 17,
+  shared_list = 18,
 };
 
 // "Queue", "Lock"... for a kind recorded in a header; "unknown object" for any other number.

@@ -1,0 +1,135 @@
+#pragma once
+// SharedDict<K, V>: Python's Manager().dict() without a server process. A hash table in a named
+// or anonymous segment (a Boost.Interprocess managed heap), guarded by a robust Lock, for any key
+// and value types the codec carries: numbers, std::string, structs, containers.
+//
+//   multiproc::SharedDict<std::string, long> results{multiproc::create, "results"};
+//   results.set("worker-1", 42);                       // from any process
+//   results.update("hits", [](long n) { return n + 1; }, 0L);   // atomic read-modify-write
+//   std::map<std::string, long> all = results.copy();   // a consistent snapshot
+//
+// Every call is atomic (it holds the lock). A process killed in the middle of a call leaves the
+// dict consistent: the next caller rebuilds it from the entries that were complete (see
+// detail/shared_store.hpp). Size is fixed at creation: half of it is kept free so that a rebuild
+// always has room. A call that does not fit throws Full and changes nothing.
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <multiproc/codec.hpp>
+#include <multiproc/detail/shared_store.hpp>
+#include <multiproc/segment.hpp>
+
+namespace multiproc {
+
+template <class K, class V>
+class SharedDict {
+ public:
+  static constexpr std::size_t default_bytes = std::size_t{1} << 20;
+
+  // `bytes`: the whole segment (each entry costs its encoded key and value plus about 40 bytes,
+  // and room is kept for a rebuild: about half of it holds entries).
+  explicit SharedDict(std::size_t bytes = default_bytes) : store_(Where(), bytes) {}
+  SharedDict(create_t how, std::string_view name, std::size_t bytes = default_bytes) : store_(Where(how, name), bytes) {}
+  SharedDict(open_t how, std::string_view name) : store_(Where(how, name), 0) {}
+  SharedDict(open_or_create_t how, std::string_view name, std::size_t bytes = default_bytes)
+      : store_(Where(how, name), bytes) {}
+
+  void set(const K& key, const V& value) { store_.set(bytes_of(key), bytes_of(value)); }
+  [[nodiscard]] std::optional<V> get(const K& key) {
+    std::vector<std::byte> value;
+    if (!store_.get(bytes_of(key), value)) {
+      return std::nullopt;
+    }
+    return decode<V>(value);
+  }
+  [[nodiscard]] V get(const K& key, const V& otherwise) { return get(key).value_or(otherwise); }
+  // Python's d[key]: throws std::out_of_range (Python's KeyError) if absent.
+  [[nodiscard]] V at(const K& key) {
+    auto value = get(key);
+    if (!value) {
+      throw std::out_of_range("multiproc::SharedDict: no such key");
+    }
+    return std::move(*value);
+  }
+  [[nodiscard]] bool contains(const K& key) { return store_.contains(bytes_of(key)); }
+  bool erase(const K& key) { return store_.erase(bytes_of(key)); }
+  // Removes the key and returns its value, if it was there.
+  std::optional<V> pop(const K& key) {
+    std::optional<V> value;
+    store_.with_lock([&](detail::SharedStore::Locked& locked) {
+      std::vector<std::byte> bytes;
+      if (locked.get(bytes_of(key), bytes)) {
+        value = decode<V>(bytes);
+        locked.erase(bytes_of(key));
+      }
+    });
+    return value;
+  }
+  // Replaces the value with change(value) (or change(initial) if absent), atomically: what
+  // `d[k] += 1` should have been in Python, where it races. Returns the new value.
+  template <class Change>
+  V update(const K& key, Change change, const V& initial = V{}) {
+    V result{};
+    store_.with_lock([&](detail::SharedStore::Locked& locked) {
+      std::vector<std::byte> bytes;
+      result = change(locked.get(bytes_of(key), bytes) ? decode<V>(bytes) : initial);
+      locked.set(bytes_of(key), bytes_of(result));
+    });
+    return result;
+  }
+
+  [[nodiscard]] std::size_t size() { return store_.size(); }
+  [[nodiscard]] bool empty() { return size() == 0; }
+  void clear() { store_.clear(); }
+
+  // Snapshots, each taken under the lock: consistent, in no particular order (copy() is sorted).
+  [[nodiscard]] std::vector<std::pair<K, V>> items() {
+    std::vector<std::pair<std::vector<std::byte>, std::vector<std::byte>>> raw;
+    store_.for_each([&](auto key, auto value) { raw.emplace_back(std::vector(key.begin(), key.end()), std::vector(value.begin(), value.end())); });
+    std::vector<std::pair<K, V>> out;
+    out.reserve(raw.size());
+    for (const auto& [key, value] : raw) {
+      out.emplace_back(decode<K>(key), decode<V>(value));
+    }
+    return out;
+  }
+  [[nodiscard]] std::vector<K> keys() {
+    std::vector<K> out;
+    for (auto& [key, value] : items()) out.push_back(std::move(key));
+    return out;
+  }
+  [[nodiscard]] std::vector<V> values() {
+    std::vector<V> out;
+    for (auto& [key, value] : items()) out.push_back(std::move(value));
+    return out;
+  }
+  [[nodiscard]] std::map<K, V> copy() {
+    auto all = items();
+    return std::map<K, V>(std::make_move_iterator(all.begin()), std::make_move_iterator(all.end()));
+  }
+
+  // Empty for an anonymous dict.
+  [[nodiscard]] const std::string& name() const noexcept { return store_.name(); }
+
+ private:
+  struct Store : detail::SharedStore {
+    Store(const Where& where, std::size_t bytes)
+        : detail::SharedStore(where, bytes, fingerprint_of<K>().name_hash, fingerprint_of<V>().name_hash, "SharedDict") {}
+  };
+  template <class T>
+  static std::vector<std::byte> bytes_of(const T& value) {
+    std::vector<std::byte> out;
+    encode(value, out);
+    return out;
+  }
+
+  Store store_;
+};
+
+}  // namespace multiproc

@@ -1,0 +1,127 @@
+#pragma once
+// SharedList<T>: Python's Manager().list() without a server process, on the same crash-safe store
+// as SharedDict (entry i is stored under the key i). Any T the codec carries.
+//
+//   multiproc::SharedList<std::string> log{multiproc::create, "log"};
+//   log.append("started");          // from any process; atomic
+//   std::vector<std::string> all = log.copy();
+//
+// Every call is atomic; a process killed in the middle of one leaves the list consistent (an
+// append either happened or not). Fixed size, as SharedDict: a call that does not fit throws Full.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+#include <string>
+#include <vector>
+
+#include <multiproc/codec.hpp>
+#include <multiproc/detail/shared_store.hpp>
+#include <multiproc/segment.hpp>
+
+namespace multiproc {
+
+template <class T>
+class SharedList {
+ public:
+  static constexpr std::size_t default_bytes = std::size_t{1} << 20;
+
+  explicit SharedList(std::size_t bytes = default_bytes) : store_(Where(), bytes) {}
+  SharedList(create_t how, std::string_view name, std::size_t bytes = default_bytes) : store_(Where(how, name), bytes) {}
+  SharedList(open_t how, std::string_view name) : store_(Where(how, name), 0) {}
+  SharedList(open_or_create_t how, std::string_view name, std::size_t bytes = default_bytes)
+      : store_(Where(how, name), bytes) {}
+
+  void append(const T& value) {
+    store_.with_lock([&](Locked& locked) { locked.set(index(locked.size()), bytes_of(value)); });
+  }
+  // All or nothing: if the store fills up part-way, the values appended so far are taken back.
+  template <class Range>
+  void extend(const Range& values) {
+    store_.with_lock([&](Locked& locked) {
+      const std::size_t start = locked.size();
+      try {
+        for (const auto& value : values) locked.set(index(locked.size()), bytes_of(value));
+      } catch (...) {
+        while (locked.size() > start) locked.erase(index(locked.size() - 1));
+        throw;
+      }
+    });
+  }
+  // Removes and returns the last value; std::out_of_range if empty (Python's IndexError).
+  T pop() {
+    std::optional<T> value;
+    store_.with_lock([&](Locked& locked) {
+      const std::size_t n = locked.size();
+      if (n == 0) return;
+      std::vector<std::byte> bytes;
+      locked.get(index(n - 1), bytes);
+      value = decode<T>(bytes);
+      locked.erase(index(n - 1));
+    });
+    if (!value) {
+      throw std::out_of_range("multiproc::SharedList::pop: the list is empty");
+    }
+    return std::move(*value);
+  }
+  // A copy of element i; std::out_of_range past the end.
+  [[nodiscard]] T operator[](std::size_t i) {
+    std::vector<std::byte> bytes;
+    if (!store_.get(index(i), bytes)) {
+      throw std::out_of_range("multiproc::SharedList: index " + std::to_string(i) + " out of range");
+    }
+    return decode<T>(bytes);
+  }
+  // Replaces element i; std::out_of_range past the end.
+  void set(std::size_t i, const T& value) {
+    bool inside = false;
+    store_.with_lock([&](Locked& locked) {
+      inside = i < locked.size();
+      if (inside) locked.set(index(i), bytes_of(value));
+    });
+    if (!inside) {
+      throw std::out_of_range("multiproc::SharedList::set: index " + std::to_string(i) + " out of range");
+    }
+  }
+
+  [[nodiscard]] std::size_t size() { return store_.size(); }
+  [[nodiscard]] bool empty() { return size() == 0; }
+  void clear() { store_.clear(); }
+  // A consistent snapshot, in order.
+  [[nodiscard]] std::vector<T> copy() {
+    std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> raw;
+    store_.for_each([&](auto key, auto value) {
+      raw.emplace_back(decode<std::uint64_t>(key), std::vector(value.begin(), value.end()));
+    });
+    std::sort(raw.begin(), raw.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<T> out;
+    out.reserve(raw.size());
+    for (const auto& [i, bytes] : raw) out.push_back(decode<T>(bytes));
+    return out;
+  }
+
+  // Empty for an anonymous list.
+  [[nodiscard]] const std::string& name() const noexcept { return store_.name(); }
+
+ private:
+  using Locked = detail::SharedStore::Locked;
+  struct Store : detail::SharedStore {
+    Store(const Where& where, std::size_t bytes)
+        : detail::SharedStore(where, bytes, fingerprint_of<std::uint64_t>().name_hash, fingerprint_of<T>().name_hash,
+                              "SharedList") {}
+  };
+  static std::vector<std::byte> index(std::size_t i) { return bytes_of(static_cast<std::uint64_t>(i)); }
+  template <class U>
+  static std::vector<std::byte> bytes_of(const U& value) {
+    std::vector<std::byte> out;
+    encode(value, out);
+    return out;
+  }
+
+  Store store_;
+};
+
+}  // namespace multiproc
