@@ -143,6 +143,14 @@ void encode(const T& value, std::vector<std::byte>& out) {
   }
 }
 
+// The bytes of `value`, in a vector of their own.
+template <class T>
+std::vector<std::byte> encode(const T& value) {
+  std::vector<std::byte> out;
+  encode(value, out);
+  return out;
+}
+
 // The T whose bytes `in` holds; DecodeError if they are not exactly one T.
 template <class T>
 T decode(std::span<const std::byte> in) {

@@ -40,10 +40,10 @@ class SharedDict {
   SharedDict(open_or_create_t how, std::string_view name, std::size_t bytes = default_bytes)
       : store_(Where(how, name), bytes) {}
 
-  void set(const K& key, const V& value) { store_.set(bytes_of(key), bytes_of(value)); }
+  void set(const K& key, const V& value) { store_.set(encode(key), encode(value)); }
   [[nodiscard]] std::optional<V> get(const K& key) {
     std::vector<std::byte> value;
-    if (!store_.get(bytes_of(key), value)) {
+    if (!store_.get(encode(key), value)) {
       return std::nullopt;
     }
     return decode<V>(value);
@@ -57,16 +57,16 @@ class SharedDict {
     }
     return std::move(*value);
   }
-  [[nodiscard]] bool contains(const K& key) { return store_.contains(bytes_of(key)); }
-  bool erase(const K& key) { return store_.erase(bytes_of(key)); }
+  [[nodiscard]] bool contains(const K& key) { return store_.contains(encode(key)); }
+  bool erase(const K& key) { return store_.erase(encode(key)); }
   // Removes the key and returns its value, if it was there.
   std::optional<V> pop(const K& key) {
     std::optional<V> value;
     store_.with_lock([&](detail::SharedStore::Locked& locked) {
       std::vector<std::byte> bytes;
-      if (locked.get(bytes_of(key), bytes)) {
+      if (locked.get(encode(key), bytes)) {
         value = decode<V>(bytes);
-        locked.erase(bytes_of(key));
+        locked.erase(encode(key));
       }
     });
     return value;
@@ -78,8 +78,8 @@ class SharedDict {
     V result{};
     store_.with_lock([&](detail::SharedStore::Locked& locked) {
       std::vector<std::byte> bytes;
-      result = change(locked.get(bytes_of(key), bytes) ? decode<V>(bytes) : initial);
-      locked.set(bytes_of(key), bytes_of(result));
+      result = change(locked.get(encode(key), bytes) ? decode<V>(bytes) : initial);
+      locked.set(encode(key), encode(result));
     });
     return result;
   }
@@ -122,12 +122,6 @@ class SharedDict {
     Store(const Where& where, std::size_t bytes)
         : detail::SharedStore(where, bytes, fingerprint_of<K>().name_hash, fingerprint_of<V>().name_hash, "SharedDict") {}
   };
-  template <class T>
-  static std::vector<std::byte> bytes_of(const T& value) {
-    std::vector<std::byte> out;
-    encode(value, out);
-    return out;
-  }
 
   Store store_;
 };

@@ -36,7 +36,7 @@ class SharedList {
       : store_(Where(how, name), bytes) {}
 
   void append(const T& value) {
-    store_.with_lock([&](Locked& locked) { locked.set(index(locked.size()), bytes_of(value)); });
+    store_.with_lock([&](Locked& locked) { locked.set(index(locked.size()), encode(value)); });
   }
   // All or nothing: if the store fills up part-way, the values appended so far are taken back.
   template <class Range>
@@ -44,7 +44,7 @@ class SharedList {
     store_.with_lock([&](Locked& locked) {
       const std::size_t start = locked.size();
       try {
-        for (const auto& value : values) locked.set(index(locked.size()), bytes_of(value));
+        for (const auto& value : values) locked.set(index(locked.size()), encode(value));
       } catch (...) {
         while (locked.size() > start) locked.erase(index(locked.size() - 1));
         throw;
@@ -80,7 +80,7 @@ class SharedList {
     bool inside = false;
     store_.with_lock([&](Locked& locked) {
       inside = i < locked.size();
-      if (inside) locked.set(index(i), bytes_of(value));
+      if (inside) locked.set(index(i), encode(value));
     });
     if (!inside) {
       throw std::out_of_range("multiproc::SharedList::set: index " + std::to_string(i) + " out of range");
@@ -113,13 +113,7 @@ class SharedList {
         : detail::SharedStore(where, bytes, fingerprint_of<std::uint64_t>().name_hash, fingerprint_of<T>().name_hash,
                               "SharedList") {}
   };
-  static std::vector<std::byte> index(std::size_t i) { return bytes_of(static_cast<std::uint64_t>(i)); }
-  template <class U>
-  static std::vector<std::byte> bytes_of(const U& value) {
-    std::vector<std::byte> out;
-    encode(value, out);
-    return out;
-  }
+  static std::vector<std::byte> index(std::size_t i) { return encode(static_cast<std::uint64_t>(i)); }
 
   Store store_;
 };
