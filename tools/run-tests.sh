@@ -3,14 +3,14 @@
 #   1. as built for users (g++), the short fault campaign included;
 #   2. again under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the run);
 #   3. the thread-mode tests under ThreadSanitizer (clang);
-#   4. the libFuzzer targets, MULTIPROC_FUZZ_SECONDS (default 30) each, under ASan + UBSan (clang);
+#   4. the libFuzzer targets, MULTIPROC_FUZZ_SECONDS (default 20) each, under ASan + UBSan (clang);
 #   5. the static analysers on lib/ and include/ (tools/lint.sh).
 # Ends with meson's counts for all on one line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${MULTIPROC_BUILD_DIR:-build}
 sanitized=${MULTIPROC_SANITIZED_BUILD_DIR:-build-sanitized}
-fuzz_seconds=${MULTIPROC_FUZZ_SECONDS:-30}
+fuzz_seconds=${MULTIPROC_FUZZ_SECONDS:-20}
 
 passed=0
 failed=0
