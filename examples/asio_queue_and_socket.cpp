@@ -5,12 +5,11 @@
 //
 // A "worker" process puts results into the Queue; a "client" process sends datagrams to the
 // socket. The loop never blocks in Queue::get: Queue::ready_fd() is a file descriptor that Asio
-// watches like any socket. When it is readable, we take messages until the queue is empty (that
-// is what makes it fire again next time).
+// watches like any socket. It is readable while messages wait; we take them until the queue is
+// empty, which clears it until the next message.
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <functional>
@@ -64,9 +63,7 @@ int main(int argc, char** argv) {
   std::function<void()> watch_queue = [&] {
     queue_ready.async_wait(asio::posix::stream_descriptor::wait_read, [&](const boost::system::error_code& error) {
       if (error) return;
-      std::uint64_t signals = 0;
-      (void)!::read(queue_ready.native_handle(), &signals, sizeof signals);  // clear the fd
-      while (auto result = results.try_get()) {                               // take until empty
+      while (auto result = results.try_get()) {  // take until empty: that also clears the fd
         std::printf("%5lld ms  queue : %s\n", static_cast<long long>(elapsed_ms()), result->c_str());
         ++from_queue;
       }

@@ -213,7 +213,7 @@ bool vanishing_results() {
     doubled.set(inputs[static_cast<std::size_t>(i)], 2 * inputs[static_cast<std::size_t>(i)]);
   });
   std::printf("Written to a multiproc::SharedDict:");
-  const std::map<int, int> collected = doubled.copy();
+  const std::map<int, int> collected = doubled.snapshot();
   for (const auto& [n, d] : collected) std::printf(" %d: %d", n, d);
   std::printf("\n");
   return results.empty() && shared[4] == 10 && collected.size() == inputs.size() && collected.at(5) == 10;

@@ -47,8 +47,12 @@ void ReadyBridge::rearm() noexcept {
   {
     std::scoped_lock lock(mutex_);
     if (armed_) {
-      return;
+      return;  // not signalled since the last rearm: the fd is already clear
     }
+    // Clear the fd: it reads "ready" only until the owner finds nothing. If the thread signalled
+    // new readiness just before this read, arming it makes it look again and signal again.
+    std::uint64_t count = 0;
+    (void)!::read(event_fd_, &count, sizeof count);  // EAGAIN when already clear (EFD_NONBLOCK)
     armed_ = true;
   }
   changed_.notify_one();

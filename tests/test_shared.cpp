@@ -44,7 +44,7 @@ BOOST_AUTO_TEST_CASE(dict_methods_as_in_python) {
   BOOST_TEST(!dict.contains("b"));
   BOOST_TEST(!dict.erase("b"));
   dict.set("c", std::string(10000, 'c'));  // long values are fine
-  const auto all = dict.copy();
+  const auto all = dict.snapshot();
   BOOST_TEST((all == std::map<std::string, std::string>{{"a", "ALPHA"}, {"c", std::string(10000, 'c')}}));
   BOOST_TEST(dict.keys().size() == 2u);
   BOOST_TEST(dict.values().size() == 2u);
@@ -61,7 +61,7 @@ BOOST_AUTO_TEST_CASE(list_methods_as_in_python) {
   BOOST_TEST(list.size() == 3u);
   BOOST_TEST(list[1] == "two");
   list.set(1, "TWO");
-  BOOST_TEST((list.copy() == std::vector<std::string>{"one", "TWO", "three"}));
+  BOOST_TEST((list.snapshot() == std::vector<std::string>{"one", "TWO", "three"}));
   BOOST_TEST(list.pop() == "three");
   BOOST_CHECK_THROW((void)list[2], std::out_of_range);
   BOOST_CHECK_THROW(list.set(5, "x"), std::out_of_range);
@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(concurrent_writers_lose_nothing) {
       BOOST_TEST(dict.at(key(key("w", w).append("-").c_str(), k)) == w * per_writer + k);
     }
   }
-  const auto appended = list.copy();
+  const auto appended = list.snapshot();
   BOOST_TEST(appended.size() == static_cast<std::size_t>(writers * per_writer));
   for (int w = 0; w < writers; ++w) {
     BOOST_TEST(std::count(appended.begin(), appended.end(), w) == per_writer);

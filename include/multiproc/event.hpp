@@ -51,11 +51,11 @@ class MULTIPROC_API Event {
   // Empty for an anonymous event.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
 
-  // A file descriptor for epoll/poll or Boost.Asio that becomes readable when the event is set.
-  // Edge-triggered: once it fired (read(2) its 8 bytes), it can fire again only after this
-  // process has seen the event clear: clear(), is_set() returning false, or a wait that timed
-  // out. The first call starts a helper thread that waits on the event for this process. The fd
-  // belongs to the event: do not close it. Do not call it from two threads at once.
+  // A file descriptor for epoll/poll or Boost.Asio that polls readable while the event is set:
+  // from the moment it is set until this process next sees it clear (clear(), is_set() returning
+  // false, or a wait that timed out). The first call starts a helper thread that waits on the
+  // event for this process. The fd belongs to the event: do not close it. Do not call it from
+  // two threads at once.
   [[nodiscard]] int ready_fd();
 
  private:

@@ -97,10 +97,10 @@ class Connection {
   }
   [[nodiscard]] bool poll() { return poll(std::chrono::seconds(0)); }
 
-  // A file descriptor for epoll/poll or Boost.Asio that becomes readable when recv() would not
-  // wait: a message is in, or nobody is left at the other end. Edge-triggered as
-  // Queue::ready_fd(): read(2) it, then recv while poll() says so; the fd re-arms once this end
-  // finds nothing to receive. Shared by the copies of this end in one process; it belongs to the
+  // A file descriptor for epoll/poll or Boost.Asio that polls readable while recv() would not
+  // wait: a message is in, or nobody is left at the other end; as Queue::ready_fd(), it stays
+  // readable until this end next finds nothing to receive (poll() returning false). So: recv
+  // while poll() says so. Shared by the copies of this end in one process; it belongs to the
   // pipe (do not close it).
   [[nodiscard]] int ready_fd() {
     use(can_recv_, "ready_fd");

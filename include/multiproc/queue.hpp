@@ -233,10 +233,11 @@ class Queue {
   // Empty for an anonymous queue.
   [[nodiscard]] const std::string& name() const noexcept { return backend_.name(); }
 
-  // A file descriptor for epoll/poll/select or Boost.Asio that becomes readable when this queue
-  // has messages (or is closed). Edge-triggered: once it is readable, read(2) its 8 bytes and take
-  // messages until try_get() says empty (get_nowait: Empty); only then can it become readable
-  // again. The first call starts a helper thread that waits on the queue for this process; other
+  // A file descriptor for epoll/poll/select or Boost.Asio that polls readable while this queue
+  // has messages (or is closed): from the moment a message arrives until this process next finds
+  // the queue empty (a try_get that returns nothing, get_nowait's Empty, a get that timed out).
+  // So: when it is readable, take messages until try_get() says empty. Reading the fd is not
+  // needed. The first call starts a helper thread that waits on the queue for this process; other
   // processes, and puts while the queue is not empty, pay nothing. The fd belongs to the queue:
   // do not close it. Do not call it from two threads at once.
   [[nodiscard]] int ready_fd() {

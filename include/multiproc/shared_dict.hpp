@@ -6,7 +6,7 @@
 //   multiproc::SharedDict<std::string, long> results{multiproc::create, "results"};
 //   results.set("worker-1", 42);                       // from any process
 //   results.update("hits", [](long n) { return n + 1; }, 0L);   // atomic read-modify-write
-//   std::map<std::string, long> all = results.copy();   // a consistent snapshot
+//   std::map<std::string, long> all = results.snapshot();   // a consistent snapshot
 //
 // Every call is atomic (it holds the lock). A process killed in the middle of a call leaves the
 // dict consistent: the next caller rebuilds it from the entries that were complete (see
@@ -88,7 +88,7 @@ class SharedDict {
   [[nodiscard]] bool empty() { return size() == 0; }
   void clear() { store_.clear(); }
 
-  // Snapshots, each taken under the lock: consistent, in no particular order (copy() is sorted).
+  // Snapshots, each taken under the lock: consistent, in no particular order (snapshot() is sorted).
   [[nodiscard]] std::vector<std::pair<K, V>> items() {
     std::vector<std::pair<std::vector<std::byte>, std::vector<std::byte>>> raw;
     store_.for_each([&](auto key, auto value) { raw.emplace_back(std::vector(key.begin(), key.end()), std::vector(value.begin(), value.end())); });
@@ -109,7 +109,7 @@ class SharedDict {
     for (auto& [key, value] : items()) out.push_back(std::move(value));
     return out;
   }
-  [[nodiscard]] std::map<K, V> copy() {
+  [[nodiscard]] std::map<K, V> snapshot() {
     auto all = items();
     return std::map<K, V>(std::make_move_iterator(all.begin()), std::make_move_iterator(all.end()));
   }

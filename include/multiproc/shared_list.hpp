@@ -4,7 +4,7 @@
 //
 //   multiproc::SharedList<std::string> log{multiproc::create, "log"};
 //   log.append("started");          // from any process; atomic
-//   std::vector<std::string> all = log.copy();
+//   std::vector<std::string> all = log.snapshot();
 //
 // Every call is atomic; a process killed in the middle of one leaves the list consistent (an
 // append either happened or not). Fixed size, as SharedDict: a call that does not fit throws Full.
@@ -91,7 +91,7 @@ class SharedList {
   [[nodiscard]] bool empty() { return size() == 0; }
   void clear() { store_.clear(); }
   // A consistent snapshot, in order.
-  [[nodiscard]] std::vector<T> copy() {
+  [[nodiscard]] std::vector<T> snapshot() {
     std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> raw;
     store_.for_each([&](auto key, auto value) {
       raw.emplace_back(decode<std::uint64_t>(key), std::vector(value.begin(), value.end()));

@@ -9,8 +9,9 @@
 // way any blocked consumer does, a producer makes a wake-up system call only on the
 // empty-to-non-empty transition while the fd is armed.
 //
-// Edge-triggered contract: once the fd is readable, the owner reads it (to clear it) and takes
-// what is ready until the object says "nothing" (which re-arms the fd through rearm()).
+// Contract: the fd is readable from the moment the object becomes ready until the owning process
+// next finds it not ready (a try_get that says empty, an Event seen clear), which clears the fd
+// and re-arms the thread through rearm(). The owner need not read the fd itself.
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -35,7 +36,7 @@ class MULTIPROC_API ReadyBridge {
   ~ReadyBridge();  // stops the thread, closes the fd
 
   [[nodiscard]] int fd() const noexcept { return event_fd_; }
-  // The owner found the object not ready: signal again when it next becomes ready.
+  // The owner found the object not ready: clear the fd, and signal again when it next becomes ready.
   void rearm() noexcept;
 
  private:
