@@ -246,6 +246,17 @@ struct Fields {
   }
 };
 
+// The process a thread id belongs to (its thread group, from /proc/<tid>/status), or 0.
+pid_t process_of_thread(pid_t tid) {
+  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("Tgid:", 0) == 0) {
+      return static_cast<pid_t>(std::stol(line.substr(5)));
+    }
+  }
+  return 0;
+}
+
 // glibc keeps a robust mutex's holder in the low bits of its lock word (the kernel's robust-futex
 // protocol: holder tid, plus FUTEX_OWNER_DIED when the holder died holding it) and an RLock's depth
 // in __count.
@@ -258,6 +269,9 @@ void add_lock_state(Fields& out, const LockState& lock, bool recursive, std::str
   out.add(p + "held", holder != 0);
   if (holder != 0) {
     out.add(p + "held_by_tid", holder);
+    if (const pid_t process = process_of_thread(holder); process != 0) {
+      out.add(p + "held_by_pid", process);
+    }
     out.add(p + "holder_alive", detail::process_is_alive(static_cast<std::uint32_t>(holder)));
     if (recursive) {
       out.add(p + "depth", lock.mutex.__data.__count);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -175,6 +176,7 @@ BOOST_AUTO_TEST_CASE(lock_state_names_the_holder_and_sees_its_death) {
   auto state = mp::inspect_segment(name);
   BOOST_TEST(field<bool>(state, "held"));
   BOOST_TEST(field<std::int64_t>(state, "held_by_tid") == holder.pid());
+  BOOST_TEST(field<std::int64_t>(state, "held_by_pid") == holder.pid());
   BOOST_TEST(field<bool>(state, "holder_alive"));
   holder.kill();
   holder.join();
@@ -185,7 +187,15 @@ BOOST_AUTO_TEST_CASE(lock_state_names_the_holder_and_sees_its_death) {
   lock.acquire();
   BOOST_TEST(lock.recovered());
   BOOST_TEST(field<std::int64_t>(mp::inspect_segment(name), "held_by_tid") == ::getpid());
+  // Held by another thread of this process: the thread's id, and this process.
   lock.release();
+  std::thread([&] {
+    lock.acquire();
+    const auto by_thread = mp::inspect_segment(name);
+    BOOST_TEST(field<std::int64_t>(by_thread, "held_by_tid") != ::getpid());
+    BOOST_TEST(field<std::int64_t>(by_thread, "held_by_pid") == ::getpid());
+    lock.release();
+  }).join();
 }
 
 BOOST_AUTO_TEST_CASE(values_and_arrays_of_builtin_types_are_decoded) {
