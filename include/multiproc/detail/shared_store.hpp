@@ -33,18 +33,22 @@
 
 namespace multiproc::detail {
 
-// The control block, in the segment's prefix. Fixed layout, trivially copyable. Every field but
-// the first five is read and written only under `lock`.
+// The control block, in the segment's prefix. Fixed layout, trivially copyable.
+// key_type, value_type, half_bytes: written once by the creator before the segment is published,
+// read-only afterwards (openers check them). active, rebuilds, the HalfHeaders and the cells:
+// read and written only under `lock`, which orders them between living processes. The commit
+// stores are also release stores: should their writer die right after one, what it wrote before
+// (the node, the table, the fresh half) is in memory before the store that publishes it.
 struct StoreControl {
   LockState lock;
-  std::uint64_t key_type;    // name hash of the key type; written once by the creator
-  std::uint64_t value_type;  // name hash of the value type; written once by the creator
-  std::uint64_t half_bytes;  // size of each half; written once by the creator
+  std::uint64_t key_type;    // name hash of the key type
+  std::uint64_t value_type;  // name hash of the value type
+  std::uint64_t half_bytes;  // size of each half
   std::uint64_t active;      // 0 or 1: the live half (the commit point of a rebuild)
   std::uint64_t rebuilds;    // bumped by every rebuild, so handles know to reopen the live heap
 };
 
-// The start of each half. Written under the lock.
+// The start of each half. Under the lock, as above.
 struct HalfHeader {
   // Offset from the half's start of the table block: its capacity (a power of two), then that many
   // 8-byte cells: 0 empty, 1 tombstone, else the offset of a node. Stored last when the table is
