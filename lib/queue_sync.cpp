@@ -146,10 +146,7 @@ std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::funct
     if (also_ready) {
       deadline = std::min(deadline, Clock::now() + also_ready_interval);
     }
-    auto attempt = [&] { return size() > 0 ? Attempted::done : Attempted::blocked; };
-    return attempt() == Attempted::done ||
-           wait_until_done(signals, Side::consumer, AttemptRef::to(attempt), deadline) ||  // Closed: ready
-           (also_ready && also_ready());
+    return wait_nonempty_until(signals, size, deadline) || (also_ready && also_ready());  // Closed: throws, ready
   };
   // Wakes the bridge's thread if it sleeps as a consumer (with every other sleeping consumer: they
   // look again and sleep on).

@@ -290,9 +290,7 @@ class Queue {
 
   // Waits until the queue holds a message, without taking it. False once `deadline` passes.
   bool wait_nonempty_until(detail::Deadline deadline) {
-    auto attempt = [&] { return qsize() > 0 ? detail::Attempted::done : detail::Attempted::blocked; };
-    return attempt() == detail::Attempted::done ||
-           detail::wait_until_done(backend_.signals(), detail::Side::consumer, detail::AttemptRef::to(attempt), deadline);
+    return detail::wait_nonempty_until(backend_.signals(), [this] { return qsize(); }, deadline);
   }
 
   [[nodiscard]] detail::QueueSignals& signals() const noexcept { return backend_.signals(); }

@@ -59,6 +59,15 @@ struct AttemptRef {
 // `deadline` passes. Throws Closed when the queue is closed and, for a consumer, nothing is left.
 MULTIPROC_API bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline);
 
+// Waits until `size()` (the queue's message count) is non-zero, without taking anything: as a
+// consumer, asleep on the consumers' futex word. False once `deadline` passes; throws Closed when
+// the queue is closed and empty. Used by Pipe's poll() and by the ready fd's helper thread.
+template <class Size>
+bool wait_nonempty_until(QueueSignals& signals, Size size, Deadline deadline) {
+  auto attempt = [&] { return size() > 0 ? Attempted::done : Attempted::blocked; };
+  return attempt() == Attempted::done || wait_until_done(signals, Side::consumer, AttemptRef::to(attempt), deadline);
+}
+
 // True when this process is registered for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
 // (registering it, once per process, on first call). Then the fast path of put and get needs only
 // a compiler barrier before it reads the waiting flag: a waiter, between raising the flag and its
