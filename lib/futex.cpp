@@ -44,9 +44,9 @@ const bool several_cpus = std::thread::hardware_concurrency() > 1;
 bool spinning_helps() noexcept { return several_cpus; }
 
 bool sleep_while_equal(std::uint32_t& word, std::uint32_t& sleepers, std::uint32_t expected, Deadline deadline,
-                       Recheck recheck) noexcept {
+                       Recheck recheck, Spin spin) noexcept {
   const std::atomic_ref<const std::uint32_t> value(word);
-  if (spin_until([&] { return value.load(std::memory_order_relaxed) != expected; }, deadline)) {
+  if (spin == Spin::first && spin_until([&] { return value.load(std::memory_order_relaxed) != expected; }, deadline)) {
     return true;
   }
   std::atomic_ref<std::uint32_t> count(sleepers);

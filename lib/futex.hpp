@@ -87,9 +87,12 @@ inline Deadline next_recheck(Deadline deadline) noexcept {
 // sleeps longer than lost_wake_recheck at a time, returning true ("look again") after each slice.
 // (A Condition may not: its waiters cannot tell a notify(1) meant for another from their own, so a
 // notification taken by a waiter that dies is lost, as in Python.)
+// Spin::never: sleep at once, for a waiter whose partner is usually busy elsewhere (spinning would
+// take a CPU it needs).
 enum class Recheck { never, periodically };
+enum class Spin { first, never };
 bool sleep_while_equal(std::uint32_t& word, std::uint32_t& sleepers, std::uint32_t expected, Deadline deadline,
-                       Recheck recheck = Recheck::never) noexcept;
+                       Recheck recheck = Recheck::never, Spin spin = Spin::first) noexcept;
 
 // The waking half: call after changing `word`. Makes a system call only if someone sleeps.
 void wake_sleepers(std::uint32_t& word, std::uint32_t& sleepers, int how_many) noexcept;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -22,10 +23,76 @@ using namespace std::chrono_literals;
 // How often the manager looks for workers that died, when nothing else wakes it. A task held by
 // a dead worker fails with WorkerLost within about this long.
 constexpr auto death_check_interval = 50ms;
-// Room for the serialised arguments of one task (a map chunk included), and for results in flight.
-constexpr std::size_t inbox_bytes = std::size_t{8} << 20;
-constexpr std::size_t results_bytes = std::size_t{16} << 20;
-constexpr std::size_t results_capacity = 4096;
+// While tasks are out, the manager also looks at the outboxes this often by itself: the longest a
+// finished result can wait for delivery (a worker does not ring for every result).
+constexpr auto result_poll_interval = 1ms;
+// A task that ran this long gets its result delivered at once: the wake-up is cheap beside it.
+constexpr auto slow_task = 200us;
+// How much work (by the worker's recent pace) an inbox is filled with, and the bounds on how many
+// tasks that is. Deep enough that a busy worker never waits for the manager; shallow enough that
+// tasks do not pile up behind a slow one while another worker could take them.
+constexpr double inbox_work_micros = 500;
+constexpr std::size_t min_inbox_tasks = 1;
+constexpr std::size_t max_inbox_tasks = 256;
+// Room for the serialised arguments of one task (a map chunk included), or one result, and more.
+constexpr std::size_t channel_bytes = (std::size_t{8} << 20) + 4096;
+
+// Shared by the manager and every worker. Fixed layout, trivially copyable.
+struct ChannelBoard {
+  // Rung by workers (news, running dry, past the refill mark, a slow task's result) and by the
+  // pool's user threads (a submission, close, terminate); the manager sleeps on it.
+  alignas(64) Bell manager;
+};
+
+// One worker's channel. Fixed layout, trivially copyable; reset before each worker starts.
+struct WorkerChannel {
+  SpscBytesControl inbox;   // manager -> worker: tasks (and the stop message); rung per batch
+  SpscBytesControl outbox;  // worker -> manager: results and news
+  // How many inbox messages the worker has taken. The worker release-stores it after taking one,
+  // before running it; the manager acquire-loads it after reaping the worker, to tell the task it
+  // died with (sequence <= taken) from those it never took. A worker killed between taking a
+  // message and this store never ran it, so it is requeued, rightly.
+  alignas(64) std::uint64_t taken;
+  // The worker rings the manager when it takes the message with this sequence number: the manager
+  // relaxed-stores it after each top-up (the half-way mark of what is queued); the worker
+  // relaxed-loads it per task (a stale value costs one early or late ring, nothing else).
+  alignas(64) std::uint64_t refill_at;
+  std::byte inbox_bytes[channel_bytes];
+  std::byte outbox_bytes[channel_bytes];
+};
+
+ChannelBoard& board_of(const Segment& channels) { return *static_cast<ChannelBoard*>(channels.prefix()); }
+WorkerChannel& channel_of(const Segment& channels, std::size_t slot) {
+  return static_cast<WorkerChannel*>(channels.elements())[slot];
+}
+SpscBytes inbox_of(WorkerChannel& channel) {
+  return SpscBytes(channel.inbox, channel.inbox_bytes, channel_bytes, "multiproc::Pool (task)");
+}
+SpscBytes outbox_of(WorkerChannel& channel) {
+  return SpscBytes(channel.outbox, channel.outbox_bytes, channel_bytes, "multiproc::Pool (result)");
+}
+
+std::uint64_t relaxed_load(const std::uint64_t& word) {
+  return std::atomic_ref<const std::uint64_t>(word).load(std::memory_order_relaxed);
+}
+
+// Writes one record, sleeping (and ringing the manager, whose draining makes room) while the
+// outbox is full. A worker whose parent has gone leaves instead of waiting for ever.
+void send_to_manager(WorkerChannel& channel, Bell& manager, std::span<const std::byte> message, pid_t parent) {
+  SpscBytes outbox = outbox_of(channel);
+  const std::span<const std::byte> parts[] = {message};
+  for (;;) {
+    const std::uint32_t seen = bell_state(outbox.room_bell());
+    if (outbox.try_write(parts)) {
+      return;
+    }
+    ring(manager);
+    (void)wait_for_ring(outbox.room_bell(), seen, Clock::now() + death_check_interval, false);
+    if (::getppid() != parent) {
+      ::_exit(1);
+    }
+  }
+}
 
 TaskOutcome failure(TaskOutcome::Kind kind, std::string message, std::string type = {}) {
   return TaskOutcome{kind, {}, std::move(type), std::move(message)};
@@ -52,14 +119,12 @@ std::exception_ptr failure_of(const TaskOutcome& outcome) {
 }
 
 PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild)
-    : initializer_(std::move(initializer)),
-      maxtasksperchild_(maxtasksperchild),
-      results_(results_capacity, results_bytes) {
+    : initializer_(std::move(initializer)), maxtasksperchild_(maxtasksperchild) {
   const int count = processes > 0 ? processes : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   slots_.resize(static_cast<std::size_t>(count));
-  for (std::size_t i = 0; i < slots_.size(); ++i) {
-    slots_[i].inbox = std::make_unique<Queue<TaskMessage>>(tasks_per_worker + 1, inbox_bytes);
-  }
+  channels_ = Segment(Segment::Layout{ObjectKind::pool_channels, fingerprint_of<WorkerChannel>(), sizeof(ChannelBoard),
+                                      alignof(ChannelBoard), slots_.size()},
+                      [](Segment&) {});  // a fresh anonymous mapping is all zeros: empty rings, quiet bells
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     start_worker(i);
   }
@@ -77,51 +142,99 @@ PoolCore::~PoolCore() {
 
 void PoolCore::start_worker(std::size_t slot) {
   Slot& s = slots_[slot];
+  WorkerChannel& channel = channel_of(channels_, slot);  // the previous worker, if any, is reaped
+  inbox_of(channel).reset();
+  outbox_of(channel).reset();
+  channel.taken = 0;
+  channel.refill_at = 0;
   s.process = Process([this, slot] { run_worker(slot); }, "PoolWorker-" + std::to_string(slot + 1));
   s.process.start();
   s.running = true;
   s.ready = false;
   s.retiring = false;
   s.given = 0;
+  s.sent = 0;
+  s.task_micros = 0;
 }
 
 void PoolCore::run_worker(std::size_t slot) {
+  const pid_t parent = ::getppid();
+  WorkerChannel& channel = channel_of(channels_, slot);
+  Bell& manager = board_of(channels_).manager;
+  SpscBytes inbox = inbox_of(channel);
+  std::vector<std::byte> encoded;
+  const auto tell = [&](const ResultMessage& message) {
+    ResultMessage::encode_bytes(message, encoded);
+    send_to_manager(channel, manager, encoded, parent);
+  };
+  const auto announce = [&](const ResultMessage& message) {
+    tell(message);
+    ring(manager);
+  };
   const auto worker = static_cast<std::uint32_t>(slot);
   if (initializer_) {
     try {
       initializer_();
     } catch (const std::exception& e) {
-      results_.put(ResultMessage{0, worker, Outcome::init_failed, {}, current_exception_type(), e.what()});
+      announce(ResultMessage{0, worker, Outcome::init_failed, {}, current_exception_type(), e.what()});
       ::_exit(1);
     } catch (...) {
-      results_.put(ResultMessage{0, worker, Outcome::init_failed, {}, current_exception_type(), ""});
+      announce(ResultMessage{0, worker, Outcome::init_failed, {}, current_exception_type(), ""});
       ::_exit(1);
     }
   }
-  results_.put(ResultMessage{0, worker, Outcome::ready, {}, {}, {}});
-  Queue<TaskMessage>& inbox = *slots_[slot].inbox;
+  announce(ResultMessage{0, worker, Outcome::ready, {}, {}, {}});
+  std::vector<std::byte> record;
+  ResultMessage result;
+  std::uint64_t taken = 0;
+  std::uint64_t rang_for = 0;  // the refill mark this worker last rang for
   for (int done = 0; maxtasksperchild_ <= 0 || done < maxtasksperchild_; ++done) {
-    TaskMessage task = inbox.get();
+    for (;;) {
+      const std::uint32_t seen = bell_state(inbox.data_bell());
+      if (inbox.try_read(record)) {
+        break;
+      }
+      (void)wait_for_ring(inbox.data_bell(), seen, Clock::now() + death_check_interval, true);
+      if (::getppid() != parent) {
+        ::_exit(1);  // the pool's process is gone: nobody will read what we do
+      }
+    }
+    std::atomic_ref<std::uint64_t>(channel.taken).store(++taken, std::memory_order_release);
+    const TaskMessage::Header task = TaskMessage::read_view(record);
     if (task.id == 0) {
       ::_exit(0);
     }
-    ResultMessage result{task.id, worker, Outcome::value, {}, {}, {}};
+    result.id = task.id;
+    result.worker = worker;
+    result.outcome = Outcome::value;
+    result.error_type.clear();
+    result.error_message.clear();
+    const auto started = Clock::now();
     try {
       // The address came from the parent, whose code this forked worker shares (see task.hpp).
       // NOLINTNEXTLINE(performance-no-int-to-ptr)
-      reinterpret_cast<Invoker>(task.invoker)(task.function, task.args, result.payload);
+      reinterpret_cast<Invoker>(task.invoker)(task.function, std::span(record).subspan(sizeof task), result.payload);
     } catch (const std::exception& e) {
       result = ResultMessage{task.id, worker, Outcome::error, {}, current_exception_type(), e.what()};
     } catch (...) {
       result = ResultMessage{task.id, worker, Outcome::error, {}, current_exception_type(), ""};
     }
+    const auto ran = Clock::now() - started;
+    result.run_nanos = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ran).count());
+    const bool slow = ran >= slow_task;
     try {
-      results_.put(result);
+      tell(result);
     } catch (const MessageTooLarge& e) {  // the result cannot travel: the task fails, the worker goes on
-      results_.put(ResultMessage{task.id, worker, Outcome::error, {}, "multiproc::MessageTooLarge", e.what()});
+      tell(ResultMessage{task.id, worker, Outcome::error, {}, "multiproc::MessageTooLarge", e.what()});
+    }
+    const std::uint64_t refill_at = relaxed_load(channel.refill_at);
+    const bool past_mark = taken >= refill_at && rang_for != refill_at;
+    if (slow || past_mark || inbox.queued_bytes() == 0) {
+      rang_for = refill_at;
+      ring(manager);
     }
   }
-  results_.put(ResultMessage{0, worker, Outcome::retiring, {}, {}, {}});
+  announce(ResultMessage{0, worker, Outcome::retiring, {}, {}, {}});
   ::_exit(0);
 }
 
@@ -168,135 +281,158 @@ void PoolCore::cancel_all_pending() {
   }
 }
 
-void PoolCore::wake_manager() {
-  if (!wake_pending_.exchange(true, std::memory_order_acq_rel) && !results_.try_put(ResultMessage{})) {
-    wake_pending_.store(false, std::memory_order_release);  // full: plenty for the manager to read already
-  }
-}
+void PoolCore::wake_manager() noexcept { ring(board_of(channels_).manager); }
 
 void PoolCore::manage() {
+  Bell& bell = board_of(channels_).manager;
+  auto next_death_check = Clock::now() + death_check_interval;
   for (;;) {
+    const std::uint32_t seen = bell_state(bell);
+    bool pending_empty = false;
     {
       std::scoped_lock lock(mutex_);
       const bool idle = std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.assigned.empty(); });
       if (terminated_ || ((closed_ || broken_) && pending_.empty() && idle)) {
         break;
       }
+      pending_empty = pending_.empty();
     }
-    assign_idle_workers();
-    rebalance();
-    try {
-      handle(results_.get(death_check_interval));
-    } catch (const Empty&) {
+    const bool progress = handle_waiting_results() | assign_idle_workers();
+    const auto now = Clock::now();
+    // A retiring worker is replaced as soon as it has gone, not at the next routine check.
+    const bool someone_leaving = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.running && s.retiring; });
+    if (someone_leaving || now >= next_death_check) {
+      replace_ended_workers();
+      if (now >= next_death_check) {
+        next_death_check = now + death_check_interval;
+      }
     }
-    handle_waiting_results();
-    replace_ended_workers();
+    if (progress) {
+      continue;
+    }
+    std::size_t out = 0;
+    for (const Slot& s : slots_) {
+      out += s.assigned.size();
+    }
+    // A lone call waits on us: answer from this CPU rather than after a futex wake-up. A busy pool
+    // needs this CPU for its workers.
+    const bool latency_matters = pending_empty && out > 0 && out <= slots_.size();
+    const auto wake_by = out > 0 || someone_leaving ? std::min(next_death_check, now + result_poll_interval) : next_death_check;
+    (void)wait_for_ring(bell, seen, wake_by, latency_matters);
   }
   if (!terminated_) {  // closed and finished, or broken: let the workers leave
-    for (Slot& s : slots_) {
-      if (s.running) {
-        try {
-          s.inbox->put_nowait(TaskMessage{});
-        } catch (const Error&) {
-        }
-      }
-    }
-    for (Slot& s : slots_) {
-      if (s.running && !s.process.join(5s)) {
-        s.process.kill();
-        s.process.join();
-      }
-      s.running = false;
-    }
+    stop_workers();
   }
 }
 
-void PoolCore::assign_idle_workers() {
+void PoolCore::stop_workers() {
+  const TaskMessage::Header stop{0, 0, 0, 0};
+  const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&stop, 1))};
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].running) {
+      SpscBytes inbox = inbox_of(channel_of(channels_, i));
+      if (inbox.try_write(parts)) {  // a full inbox: the worker is killed below instead
+        ring(inbox.data_bell());
+      }
+    }
+  }
+  for (Slot& s : slots_) {
+    if (s.running && !s.process.join(5s)) {
+      s.process.kill();
+      s.process.join();
+    }
+    s.running = false;
+  }
+}
+
+std::size_t PoolCore::inbox_depth(const Slot& slot) const {
+  if (slot.task_micros <= 0) {
+    return min_inbox_tasks;  // no pace known yet
+  }
+  const auto by_pace = static_cast<std::size_t>(inbox_work_micros / slot.task_micros);
+  return std::clamp(by_pace, min_inbox_tasks, max_inbox_tasks);
+}
+
+bool PoolCore::assign_idle_workers() {
+  bool assigned_any = false;
   // Round by round, so that every worker gets one task before any gets a second.
-  for (std::size_t round = 1; round <= tasks_per_worker; ++round) {
-    for (Slot& s : slots_) {
+  for (std::size_t round = 1; round <= max_inbox_tasks; ++round) {
+    bool wanted_more = false;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      Slot& s = slots_[i];
       const bool has_budget = maxtasksperchild_ <= 0 || s.given < maxtasksperchild_;
-      if (!s.running || !s.ready || s.retiring || !has_budget || s.assigned.size() >= round) {
+      if (!s.running || !s.ready || s.retiring || !has_budget || s.assigned.size() >= std::min(round, inbox_depth(s))) {
         continue;
       }
       Task task;
       {
         std::scoped_lock lock(mutex_);
         if (pending_.empty() || broken_) {
-          return;
+          return assigned_any;
         }
         task = std::move(pending_.front());
         pending_.pop_front();
       }
-      // The arguments are copied, not moved: the task keeps them so it can run again on another
-      // worker if this one dies before taking it.
+      WorkerChannel& channel = channel_of(channels_, i);
+      SpscBytes inbox = inbox_of(channel);
+      // The arguments stay with the task, so it can run again on another worker if this one dies
+      // before taking it.
+      const TaskMessage::Header header{task.id, reinterpret_cast<std::uint64_t>(task.call.invoker), task.call.function,
+                                       task.call.args.size()};
+      const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&header, 1)), task.call.args};
       try {
-        if (!s.inbox->try_put(TaskMessage{task.id, reinterpret_cast<std::uint64_t>(task.call.invoker),
-                                          task.call.function, task.call.args})) {
-          std::scoped_lock lock(mutex_);  // cannot happen: the inbox has room for every task assigned
+        if (!inbox.try_write(parts)) {  // full of big tasks: this one waits for the next round
+          std::scoped_lock lock(mutex_);
           pending_.push_front(std::move(task));
-          return;
+          continue;
         }
-        s.assigned.push_back(std::move(task));
-        ++s.given;
       } catch (const MessageTooLarge& e) {
         finish(task, failure(TaskOutcome::Kind::remote_error, e.what(), "multiproc::MessageTooLarge"));
-      }
-    }
-  }
-}
-
-void PoolCore::rebalance() {
-  // A worker with nothing to do takes over a task waiting in a busy worker's inbox. Taking it out
-  // of that inbox is the test: either the busy worker already started it, or it never will.
-  for (Slot& idle : slots_) {
-    if (!idle.running || !idle.ready || idle.retiring || !idle.assigned.empty() ||
-        (maxtasksperchild_ > 0 && idle.given >= maxtasksperchild_)) {
-      continue;
-    }
-    for (Slot& busy : slots_) {
-      if (&busy == &idle || busy.assigned.size() < 2) {
         continue;
       }
-      std::optional<TaskMessage> waiting = busy.inbox->try_get();
-      if (!waiting) {
-        continue;
-      }
-      const auto found = std::find_if(busy.assigned.begin(), busy.assigned.end(),
-                                      [&](const Task& t) { return t.id == waiting->id; });
-      if (found == busy.assigned.end()) {
-        continue;  // cannot happen: an inbox holds only tasks assigned to its worker
-      }
-      Task task = std::move(*found);
-      busy.assigned.erase(found);
-      --busy.given;  // it never ran there
-      if (!idle.inbox->try_put(*waiting)) {  // cannot happen: an idle worker's inbox is empty
-        std::scoped_lock lock(mutex_);
-        pending_.push_front(std::move(task));
-        return;
-      }
-      idle.assigned.push_back(std::move(task));
-      ++idle.given;
+      s.assigned.push_back(std::move(task));
+      ++s.given;
+      ++s.sent;
+      // Ring me back half-way through what is queued now.
+      const std::uint64_t queued = s.assigned.size();
+      std::atomic_ref<std::uint64_t>(channel.refill_at).store(s.sent - queued / 2, std::memory_order_relaxed);
+      ring(inbox.data_bell());
+      assigned_any = true;
+      wanted_more = true;
+    }
+    if (!wanted_more) {
       break;
     }
   }
+  return assigned_any;
 }
 
-void PoolCore::handle_waiting_results() {
-  while (auto result = results_.try_get()) {
-    handle(std::move(*result));
+bool PoolCore::handle_waiting_results() {
+  bool handled = false;
+  std::vector<std::byte> record;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_[i].running) {
+      continue;
+    }
+    SpscBytes outbox = outbox_of(channel_of(channels_, i));
+    bool drained = false;
+    while (outbox.try_read(record)) {
+      handle(i, ResultMessage::decode_bytes(record));
+      drained = true;
+    }
+    if (drained) {
+      ring(outbox.room_bell());  // a worker may wait for room
+      handled = true;
+    }
   }
+  return handled;
 }
 
-void PoolCore::handle(ResultMessage&& result) {
+void PoolCore::handle(std::size_t slot, ResultMessage&& result) {
+  Slot& s = slots_[slot];
   switch (result.outcome) {
-    case Outcome::wake:
-      wake_pending_.store(false, std::memory_order_release);
-      return;
     case Outcome::ready:
-      if (result.worker < slots_.size()) {
-        slots_[result.worker].ready = true;
-      }
+      s.ready = true;
       return;
     case Outcome::init_failed: {
       {
@@ -308,21 +444,17 @@ void PoolCore::handle(ResultMessage&& result) {
       return;
     }
     case Outcome::retiring:
-      if (result.worker < slots_.size()) {
-        slots_[result.worker].retiring = true;  // leaving; replaced once it has ended
-      }
+      s.retiring = true;  // leaving; replaced once it has ended
       return;
     case Outcome::value:
     case Outcome::error: {
-      if (result.worker >= slots_.size()) {
-        return;
-      }
-      Slot& s = slots_[result.worker];
       if (s.assigned.empty() || s.assigned.front().id != result.id) {
         return;  // a task already failed (its worker was judged dead): too late
       }
       Task task = std::move(s.assigned.front());
       s.assigned.pop_front();
+      const double micros = static_cast<double>(result.run_nanos) / 1000.0;
+      s.task_micros = s.task_micros <= 0 ? micros : 0.8 * s.task_micros + 0.2 * micros;
       finish(task, result.outcome == Outcome::value
                        ? TaskOutcome{TaskOutcome::Kind::value, std::move(result.payload), {}, {}}
                        : failure(TaskOutcome::Kind::remote_error, std::move(result.error_message),
@@ -340,19 +472,17 @@ void PoolCore::replace_ended_workers() {
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.running && !s.process.is_alive()) {
-      // Reaped: everything it sent before it exited is in the queue now; read it before judging
+      // Reaped: everything it sent before it exited is in its outbox now; read it before judging
       // what it left unfinished.
       handle_waiting_results();
       s.running = false;
-      // What is still in its inbox never started: back to the queue, in order. The one task it
-      // took (if any) is the one it died with.
-      std::vector<std::uint64_t> never_started;
-      while (auto waiting = s.inbox->try_get()) {
-        never_started.push_back(waiting->id);
-      }
+      // Messages it never took go back to the queue, in order; the one it took last, if its result
+      // did not come, is the one it died with.
+      const std::uint64_t taken = std::atomic_ref<std::uint64_t>(channel_of(channels_, i).taken).load(std::memory_order_acquire);
+      std::uint64_t sequence = s.sent - s.assigned.size();
       std::deque<Task> requeue;
       for (Task& task : s.assigned) {
-        if (std::find(never_started.begin(), never_started.end(), task.id) != never_started.end()) {
+        if (++sequence > taken) {
           requeue.push_back(std::move(task));
         } else {
           finish(task, failure(TaskOutcome::Kind::worker_lost,

@@ -457,7 +457,8 @@ std::optional<std::vector<StateField>> live_state(const ReadOnlyView& view) {
       add_lock_state(out, control->ring.lock, false, "lock_");
       break;
     }
-    case ObjectKind::pipe: break;  // pipes are anonymous: never found by name
+    case ObjectKind::pipe:           // pipes and a pool's channels are anonymous: never found by name
+    case ObjectKind::pool_channels: break;
     case ObjectKind::shared_dict:
     case ObjectKind::shared_list: {
       const auto control = control_of<detail::StoreControl>(view);

@@ -167,6 +167,7 @@ std::string_view kind_name(std::uint32_t kind) noexcept {
     case ObjectKind::pipe: return "Pipe";
     case ObjectKind::shared_dict: return "SharedDict";
     case ObjectKind::shared_list: return "SharedList";
+    case ObjectKind::pool_channels: return "Pool channels";
   }
   return "unknown object";
 }

@@ -270,7 +270,7 @@ BOOST_AUTO_TEST_CASE(executor_cancel_as_completed_and_wait) {
   BOOST_CHECK_EQUAL(order.size(), 3u);
   BOOST_CHECK_EQUAL(order.back(), 300);  // the longest finishes last
 
-  // Fill both workers (two tasks each), then one more: that one is still queued and can be cancelled.
+  // Keep both workers busy with more queued behind them: the last one is still queued and can be cancelled.
   std::vector<mp::Future<int>> busy;
   for (int i = 0; i < 4; ++i) busy.push_back(executor.submit(sleep_then_return, 300));
   auto queued = executor.submit(sleep_then_return, 300);

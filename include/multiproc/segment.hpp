@@ -104,6 +104,7 @@ enum class ObjectKind : std::uint32_t {
   pipe = 16,
   shared_dict = 17,
   shared_list = 18,
+  pool_channels = 19,  // anonymous: a Pool's channels to its workers
 };
 
 // "Queue", "Lock"... for a kind recorded in a header; "unknown object" for any other number.

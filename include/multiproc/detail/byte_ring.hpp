@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <multiproc/detail/queue_sync.hpp>
+#include <multiproc/detail/record_ring.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/lock.hpp>
 
@@ -27,20 +28,13 @@ struct ByteRingControl {
   std::uint64_t message_type;  // name hash of the message type, checked by openers
 };
 
-// A record: this header, then the message, then padding to the next multiple of 8. Records never
-// straddle the end of the ring in their header, because the capacity is a multiple of 8.
-struct RecordHeader {
-  std::uint32_t length;   // message bytes
-  std::uint32_t inverse;  // ~length: a cheap check that the header is one the ring wrote
-};
-
 class MULTIPROC_API ByteRing {
  public:
   // `capacity` bytes at `bytes`: a multiple of 8, from the segment's (checked) size.
   ByteRing(ByteRingControl& control, std::byte* bytes, std::size_t capacity) noexcept;
   static void initialise(ByteRingControl& control, std::size_t max_messages, std::uint64_t message_type);
   // Bytes a message of `message_bytes` takes in the ring.
-  static std::size_t record_bytes(std::size_t message_bytes) noexcept;
+  static std::size_t record_bytes(std::size_t message_bytes) noexcept { return RecordBuffer::record_bytes(message_bytes); }
 
   // Throws MessageTooLarge for a message that could never fit.
   Attempted try_write(std::span<const std::byte> message);
@@ -52,15 +46,11 @@ class MULTIPROC_API ByteRing {
   // The same from the shared control block alone (for a reader that holds no ByteRing).
   [[nodiscard]] static std::size_t messages_in(const ByteRingControl& control) noexcept;
   [[nodiscard]] std::size_t max_messages() const noexcept;
-  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return buffer_.capacity(); }
 
  private:
-  void copy_in(std::uint64_t at, const void* from, std::size_t size) noexcept;
-  void copy_out(std::uint64_t at, void* to, std::size_t size) const noexcept;
-
   ByteRingControl* control_;
-  std::byte* bytes_;
-  std::size_t capacity_;
+  RecordBuffer buffer_;
   Lock lock_;
 };
 

@@ -60,9 +60,14 @@ struct TaskMessage {
     write_flat(out, Header{m.id, m.invoker, m.function, m.args.size()}, m.args);
   }
   static TaskMessage decode_bytes(std::span<const std::byte> in) {
-    const auto h = read_header<Header>(in, [](const Header& header) { return header.args_size; });
+    const Header h = read_view(in);
     const auto args = in.subspan(sizeof(Header));
     return TaskMessage{h.id, h.invoker, h.function, std::vector<std::byte>(args.begin(), args.end())};
+  }
+  // The header of an encoded message, checked; its arguments are the bytes after it. (A worker
+  // reads tasks this way, without copying the arguments.)
+  static Header read_view(std::span<const std::byte> in) {
+    return read_header<Header>(in, [](const Header& header) { return header.args_size; });
   }
 };
 
@@ -72,26 +77,31 @@ enum class Outcome : std::uint8_t {
   error,        // the task threw: `error_type` and `error_message`
   init_failed,  // the initializer threw in this worker: the pool is broken
   retiring,     // the worker reached maxtasksperchild and leaves
-  wake,         // no worker sent it: the pool's own threads wake its manager
 };
 
 struct ResultMessage {
   std::uint64_t id = 0;
   std::uint32_t worker = 0;
-  Outcome outcome = Outcome::wake;
+  Outcome outcome = Outcome::value;
   std::vector<std::byte> payload;
   std::string error_type;
   std::string error_message;
+  std::uint64_t run_nanos = 0;  // how long the task ran: the manager sizes inboxes by it
 
   struct Header {
     std::uint64_t id;
     std::uint32_t worker;
     std::uint32_t outcome;
-    std::uint64_t payload_size, type_size, message_size;
+    std::uint64_t payload_size, type_size, message_size, run_nanos;
   };
   static void encode_bytes(const ResultMessage& m, std::vector<std::byte>& out) {
-    const Header h{m.id, m.worker, static_cast<std::uint32_t>(m.outcome), m.payload.size(), m.error_type.size(),
-                   m.error_message.size()};
+    const Header h{m.id,
+                   m.worker,
+                   static_cast<std::uint32_t>(m.outcome),
+                   m.payload.size(),
+                   m.error_type.size(),
+                   m.error_message.size(),
+                   m.run_nanos};
     write_flat(out, h, m.payload);
     const auto text = [&](const std::string& s) {
       const auto* bytes = reinterpret_cast<const std::byte*>(s.data());
@@ -105,7 +115,7 @@ struct ResultMessage {
       return header.payload_size + header.type_size + header.message_size;  // each bounded by in.size()
     });
     if (h.payload_size > in.size() || h.type_size > in.size() || h.message_size > in.size() ||
-        h.outcome > static_cast<std::uint32_t>(Outcome::wake)) {
+        h.outcome > static_cast<std::uint32_t>(Outcome::retiring)) {
       throw DecodeError("multiproc::Pool: a corrupt result message");
     }
     auto rest = in.subspan(sizeof(Header));
@@ -120,7 +130,8 @@ struct ResultMessage {
     return ResultMessage{h.id, h.worker, static_cast<Outcome>(h.outcome),
                          std::vector<std::byte>(payload.begin(), payload.end()),
                          std::string(reinterpret_cast<const char*>(type.data()), type.size()),
-                         std::string(reinterpret_cast<const char*>(message.data()), message.size())};
+                         std::string(reinterpret_cast<const char*>(message.data()), message.size()),
+                         h.run_nanos};
   }
 };
 

@@ -1,0 +1,49 @@
+#pragma once
+// Internal: the bytes of a ring of variable-size records, as ByteRing (locked, many producers and
+// consumers) and SpscBytes (lock-free, one of each) lay them out. Positions are byte counts that
+// only grow; a record starts at a multiple of 8 and may wrap around the end of the buffer.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <multiproc/export.hpp>
+
+namespace multiproc::detail {
+
+// A record: this header, then the message, then padding to the next multiple of 8. Records never
+// straddle the end of the ring in their header, because the capacity is a multiple of 8.
+struct RecordHeader {
+  std::uint32_t length;   // message bytes
+  std::uint32_t inverse;  // ~length: a cheap check that the header is one the ring wrote
+};
+
+class MULTIPROC_API RecordBuffer {
+ public:
+  // `capacity` bytes at `bytes`, a multiple of 8.
+  RecordBuffer(std::byte* bytes, std::size_t capacity) noexcept : bytes_(bytes), capacity_(capacity) {}
+
+  // Bytes a message of `message_bytes` takes in the ring.
+  static std::size_t record_bytes(std::size_t message_bytes) noexcept {
+    return sizeof(RecordHeader) + (message_bytes + 7) / 8 * 8;
+  }
+  // Throws MessageTooLarge (naming `owner`) if a message of this size could never fit.
+  void check_fits(std::size_t message_bytes, const char* owner) const;
+
+  // Writes the header and the message (given in `parts`, concatenated) at `at`; returns the
+  // record's size. The caller has checked that there is room.
+  std::size_t write_record(std::uint64_t at, std::span<const std::span<const std::byte>> parts) noexcept;
+  // The length of the record at `head`, checked against what the header must look like and against
+  // the `queued` bytes behind it; throws LayoutMismatch (naming `owner`) if it is not one the ring
+  // wrote. Never trust a length read from shared memory.
+  std::size_t checked_length(std::uint64_t head, std::uint64_t queued, const char* owner) const;
+
+  void copy_in(std::uint64_t at, const void* from, std::size_t size) noexcept;
+  void copy_out(std::uint64_t at, void* to, std::size_t size) const noexcept;
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+ private:
+  std::byte* bytes_;
+  std::size_t capacity_;
+};
+
+}  // namespace multiproc::detail
