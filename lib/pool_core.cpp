@@ -314,9 +314,9 @@ void PoolCore::manage() {
     for (const Slot& s : slots_) {
       out += s.assigned.size();
     }
-    // A lone call waits on us: answer from this CPU rather than after a futex wake-up. A busy pool
-    // needs this CPU for its workers.
-    const bool latency_matters = pending_empty && out > 0 && out <= slots_.size();
+    // A lone call (or the next one, soon) waits on us: answer from this CPU rather than after a
+    // futex wake-up. A busy pool needs this CPU for its workers.
+    const bool latency_matters = pending_empty && out <= slots_.size();
     const auto wake_by = out > 0 || someone_leaving ? std::min(next_death_check, now + result_poll_interval) : next_death_check;
     (void)wait_for_ring(bell, seen, wake_by, latency_matters);
   }
