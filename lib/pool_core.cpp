@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -239,20 +240,37 @@ void PoolCore::run_worker(std::size_t slot) {
 }
 
 std::uint64_t PoolCore::submit(Call call, Done done) {
-  std::uint64_t id = 0;
+  std::vector<std::pair<Call, Done>> one;
+  one.emplace_back(std::move(call), std::move(done));
+  return submit_all(std::move(one));
+}
+
+std::uint64_t PoolCore::submit_all(std::vector<std::pair<Call, Done>>&& calls) {
+  std::uint64_t first_id = 0;
+  std::string refused;
+  bool must_ring = false;
   {
-    std::unique_lock lock(mutex_);
+    std::scoped_lock lock(mutex_);
     if (closed_ || broken_ || terminated_) {
-      const std::string why = broken_ ? broken_reason_ : terminated_ ? "the pool was terminated" : "the pool is closed";
-      lock.unlock();
-      done(failure(TaskOutcome::Kind::broken_pool, "multiproc::Pool: " + why));
-      return 0;
+      refused = broken_ ? broken_reason_ : terminated_ ? "the pool was terminated" : "the pool is closed";
+    } else {
+      // Only the call that makes the queue non-empty rings: with tasks already queued, the manager
+      // is either about to take them or waiting for a worker to have room, which rings it anyway.
+      must_ring = pending_.empty();
+      first_id = next_id_;
+      for (auto& [call, done] : calls) {
+        pending_.push_back(Task{next_id_++, std::move(call), std::move(done)});
+      }
     }
-    id = next_id_++;
-    pending_.push_back(Task{id, std::move(call), std::move(done)});
   }
-  wake_manager();
-  return id;
+  if (!refused.empty()) {
+    for (auto& call : calls) {
+      call.second(failure(TaskOutcome::Kind::broken_pool, "multiproc::Pool: " + refused));
+    }
+  } else if (must_ring) {
+    wake_manager();
+  }
+  return first_id;
 }
 
 bool PoolCore::cancel(std::uint64_t id) {
@@ -354,57 +372,92 @@ std::size_t PoolCore::inbox_depth(const Slot& slot) const {
 }
 
 bool PoolCore::assign_idle_workers() {
-  bool assigned_any = false;
-  // Round by round, so that every worker gets one task before any gets a second.
-  for (std::size_t round = 1; round <= max_inbox_tasks; ++round) {
-    bool wanted_more = false;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      Slot& s = slots_[i];
-      const bool has_budget = maxtasksperchild_ <= 0 || s.given < maxtasksperchild_;
-      if (!s.running || !s.ready || s.retiring || !has_budget || s.assigned.size() >= std::min(round, inbox_depth(s))) {
-        continue;
-      }
-      Task task;
-      {
-        std::scoped_lock lock(mutex_);
-        if (pending_.empty() || broken_) {
-          return assigned_any;
-        }
-        task = std::move(pending_.front());
-        pending_.pop_front();
-      }
-      WorkerChannel& channel = channel_of(channels_, i);
-      SpscBytes inbox = inbox_of(channel);
-      // The arguments stay with the task, so it can run again on another worker if this one dies
-      // before taking it.
-      const TaskMessage::Header header{task.id, reinterpret_cast<std::uint64_t>(task.call.invoker), task.call.function,
-                                       task.call.args.size()};
-      const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&header, 1)), task.call.args};
-      try {
-        if (!inbox.try_write(parts)) {  // full of big tasks: this one waits for the next round
-          std::scoped_lock lock(mutex_);
-          pending_.push_front(std::move(task));
-          continue;
-        }
-      } catch (const MessageTooLarge& e) {
-        finish(task, failure(TaskOutcome::Kind::remote_error, e.what(), "multiproc::MessageTooLarge"));
-        continue;
-      }
-      s.assigned.push_back(std::move(task));
-      ++s.given;
-      ++s.sent;
-      // Ring me back half-way through what is queued now.
-      const std::uint64_t queued = s.assigned.size();
-      std::atomic_ref<std::uint64_t>(channel.refill_at).store(s.sent - queued / 2, std::memory_order_relaxed);
-      ring(inbox.data_bell());
-      assigned_any = true;
-      wanted_more = true;
+  // How many tasks each worker should be given now: the emptiest first, so that every worker gets
+  // a task before any gets a second.
+  std::vector<std::size_t> wants(slots_.size(), 0);
+  std::size_t wanted = 0;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (!s.running || !s.ready || s.retiring) {
+      continue;
     }
-    if (!wanted_more) {
+    std::size_t room = inbox_depth(s) - std::min(inbox_depth(s), s.assigned.size());
+    if (maxtasksperchild_ > 0) {
+      room = std::min(room, static_cast<std::size_t>(std::max(0, maxtasksperchild_ - s.given)));
+    }
+    wants[i] = room;
+    wanted += room;
+  }
+  if (wanted == 0) {
+    return false;
+  }
+  std::deque<Task> batch;
+  {
+    std::scoped_lock lock(mutex_);  // one lock for the whole batch: submitters contend for it
+    if (broken_) {
+      return false;
+    }
+    const std::size_t take = std::min(wanted, pending_.size());
+    batch.insert(batch.end(), std::make_move_iterator(pending_.begin()),
+                 std::make_move_iterator(pending_.begin() + static_cast<std::ptrdiff_t>(take)));
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(take));
+  }
+  if (batch.empty()) {
+    return false;
+  }
+  std::vector<bool> written(slots_.size(), false);
+  std::deque<Task> left_over;  // inboxes full of big tasks: these wait for the next pass
+  while (!batch.empty()) {
+    // The worker with the fewest tasks that still wants one.
+    std::size_t best = slots_.size();
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (wants[i] > 0 && (best == slots_.size() || slots_[i].assigned.size() < slots_[best].assigned.size())) {
+        best = i;
+      }
+    }
+    if (best == slots_.size()) {
       break;
     }
+    Task task = std::move(batch.front());
+    batch.pop_front();
+    Slot& s = slots_[best];
+    SpscBytes inbox = inbox_of(channel_of(channels_, best));
+    // The arguments stay with the task, so it can run again on another worker if this one dies
+    // before taking it.
+    const TaskMessage::Header header{task.id, reinterpret_cast<std::uint64_t>(task.call.invoker), task.call.function,
+                                     task.call.args.size()};
+    const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&header, 1)), task.call.args};
+    try {
+      if (!inbox.try_write(parts)) {
+        wants[best] = 0;
+        left_over.push_back(std::move(task));
+        continue;
+      }
+    } catch (const MessageTooLarge& e) {
+      finish(task, failure(TaskOutcome::Kind::remote_error, e.what(), "multiproc::MessageTooLarge"));
+      continue;
+    }
+    s.assigned.push_back(std::move(task));
+    ++s.given;
+    ++s.sent;
+    --wants[best];
+    written[best] = true;
   }
-  return assigned_any;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (written[i]) {
+      WorkerChannel& channel = channel_of(channels_, i);
+      // Ring me back half-way through what is queued now.
+      std::atomic_ref<std::uint64_t>(channel.refill_at)
+          .store(slots_[i].sent - slots_[i].assigned.size() / 2, std::memory_order_relaxed);
+      ring(inbox_of(channel).data_bell());
+    }
+  }
+  std::move(batch.begin(), batch.end(), std::back_inserter(left_over));
+  if (!left_over.empty()) {
+    std::scoped_lock lock(mutex_);
+    pending_.insert(pending_.begin(), std::make_move_iterator(left_over.begin()), std::make_move_iterator(left_over.end()));
+  }
+  return std::find(written.begin(), written.end(), true) != written.end();
 }
 
 bool PoolCore::handle_waiting_results() {

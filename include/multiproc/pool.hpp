@@ -386,49 +386,73 @@ class MULTIPROC_API Pool {
     using R = detail::chunk_result_t<F, Input, Unpack>;
     std::vector<Input> all(std::ranges::begin(inputs), std::ranges::end(inputs));
     const std::size_t size = chunksize > 0 ? chunksize : default_chunksize(all.size());
-    // The chunks' results land in one vector; the whole map completes when the last chunk does.
+    // Each chunk's results land in place; the whole map completes when the last chunk does. The
+    // gathering keeps itself alive until then, so that each chunk's callback holds only a pointer
+    // and an index (small enough for std::function to store without allocating).
     struct Gather {
       std::mutex mutex;
-      std::vector<std::vector<R>> chunks;
-      std::size_t left;
+      std::vector<std::optional<R>> values;  // by input position
+      std::size_t chunk_size = 0;
+      std::size_t left = 0;
       std::exception_ptr failure;
+      std::shared_ptr<detail::ResultState<std::vector<R>>> state;
+      std::shared_ptr<Gather> self;
+
+      void chunk_done(std::size_t chunk, detail::TaskOutcome&& outcome) {
+        std::exception_ptr chunk_failure = detail::failure_of(outcome);
+        std::vector<R> chunk_values;
+        if (!chunk_failure) {
+          try {
+            chunk_values = decode<std::vector<R>>(outcome.payload);
+          } catch (...) {
+            chunk_failure = std::current_exception();
+          }
+        }
+        std::shared_ptr<Gather> keep;  // declared first: outlives the lock on our own mutex
+        std::scoped_lock lock(mutex);
+        const std::size_t first = chunk * chunk_size;
+        for (std::size_t k = 0; k < chunk_values.size() && first + k < values.size(); ++k) {
+          values[first + k] = std::move(chunk_values[k]);
+        }
+        if (chunk_failure && !failure) {
+          failure = chunk_failure;
+        }
+        if (--left == 0) {
+          keep = std::move(self);
+          std::vector<R> flat;
+          if (!failure) {
+            flat.reserve(values.size());
+            for (auto& value : values) {
+              flat.push_back(std::move(*value));
+            }
+          }
+          state->complete(std::move(flat), failure);
+        }
+      }
     };
     const std::size_t count = (all.size() + size - 1) / size;
-    auto gather = std::make_shared<Gather>();
-    gather->chunks.resize(count);
-    gather->left = count;
     auto state = std::make_shared<detail::ResultState<std::vector<R>>>();
     if (count == 0) {
       state->complete({}, nullptr);
       return AsyncResult<std::vector<R>>(state);
     }
+    auto gather = std::make_shared<Gather>();
+    gather->values.resize(all.size());
+    gather->chunk_size = size;
+    gather->left = count;
+    gather->state = state;
+    gather->self = gather;
+    std::vector<std::pair<detail::Call, detail::PoolCore::Done>> calls;
+    calls.reserve(count);
+    std::vector<Input> chunk;
     for (std::size_t c = 0; c < count; ++c) {
       const auto first = all.begin() + static_cast<std::ptrdiff_t>(c * size);
-      const std::vector<Input> chunk(first, first + static_cast<std::ptrdiff_t>(std::min(size, all.size() - c * size)));
-      core_->submit(detail::make_chunk_call<F, Input, Unpack>(f, chunk), [gather, state, c](detail::TaskOutcome&& outcome) {
-        std::exception_ptr failure = detail::failure_of(outcome);
-        std::vector<R> values;
-        if (!failure) {
-          try {
-            values = decode<std::vector<R>>(outcome.payload);
-          } catch (...) {
-            failure = std::current_exception();
-          }
-        }
-        std::scoped_lock lock(gather->mutex);
-        gather->chunks[c] = std::move(values);
-        if (failure && !gather->failure) {
-          gather->failure = failure;
-        }
-        if (--gather->left == 0) {
-          std::vector<R> flat;
-          for (auto& part : gather->chunks) {
-            std::move(part.begin(), part.end(), std::back_inserter(flat));
-          }
-          state->complete(std::move(flat), gather->failure);
-        }
-      });
+      chunk.assign(std::make_move_iterator(first),
+                   std::make_move_iterator(first + static_cast<std::ptrdiff_t>(std::min(size, all.size() - c * size))));
+      calls.emplace_back(detail::make_chunk_call<F, Input, Unpack>(f, chunk),
+                         [g = gather.get(), c](detail::TaskOutcome&& outcome) { g->chunk_done(c, std::move(outcome)); });
     }
+    core_->submit_all(std::move(calls));
     return AsyncResult<std::vector<R>>(state);
   }
 

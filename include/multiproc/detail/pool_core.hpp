@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <multiproc/detail/spsc_bytes.hpp>
@@ -52,6 +53,9 @@ class MULTIPROC_API PoolCore {
   // Queues a call; `done` receives its outcome. After close() or terminate(), or once the pool is
   // broken, `done` gets broken_pool at once. Returns the task's id (0 if refused).
   std::uint64_t submit(Call call, Done done);
+  // The same for many calls at once, in order, under one lock (map's chunks); returns the first
+  // one's id (the others follow it), or 0 if refused.
+  std::uint64_t submit_all(std::vector<std::pair<Call, Done>>&& calls);
   // Withdraws a task that no worker has been given yet; its `done` gets `cancelled`. False if
   // too late (running, finished, or unknown).
   bool cancel(std::uint64_t id);
