@@ -2,6 +2,8 @@
 // exceptions, workers that die mid-task, terminate, and many small tasks.
 #define BOOST_TEST_MODULE pool
 #include <signal.h>
+
+#include <fstream>
 #include <unistd.h>
 
 #include <algorithm>
@@ -375,4 +377,31 @@ BOOST_AUTO_TEST_CASE(only_the_task_a_dead_worker_took_fails) {
   auto behind = pool.apply_async(square, 4);
   BOOST_CHECK_THROW((void)dying.get(10s), mp::WorkerLost);
   BOOST_CHECK_EQUAL(behind.get(10s), 16);
+}
+
+// A process killed while it owns a pool leaves no worker behind: each notices that its parent is
+// gone (at its next 50 ms look) and leaves, instead of waiting for tasks for ever.
+BOOST_AUTO_TEST_CASE(workers_leave_when_the_pools_process_is_killed) {
+  mp::RawValue<int> worker_pid;
+  mp::Process owner{[&] {
+    mp::Pool pool{2};
+    worker_pid.store(pool.apply(my_pid, 0));
+    ::raise(SIGKILL);
+    return 0;
+  }};
+  owner.start();
+  BOOST_REQUIRE(owner.join(10s));
+  const pid_t worker = worker_pid.load();
+  BOOST_REQUIRE(worker > 0);
+  // Gone, or a zombie nobody reaps (an orphan's new parent may be a container's init that never waits).
+  const auto gone = [worker] {
+    std::ifstream stat("/proc/" + std::to_string(worker) + "/stat");
+    std::string pid_field, name, state;
+    return !(stat >> pid_field >> name >> state) || state == "Z";
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!gone() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_CHECK_MESSAGE(gone(), "worker " << worker << " outlived its pool's process");
 }

@@ -451,3 +451,82 @@ BOOST_AUTO_TEST_CASE(hostile_ring_indices_cannot_stall_a_call) {
     BOOST_TEST(exit_code == 0);
   }
 }
+
+// SpscBytes, the pool's channel ring: one producer process, one consumer process, records of every
+// size from empty to a third of the ring, lapping it hundreds of times; each arrives once, whole,
+// in order. The consumer sleeps on the data bell, the producer on the room bell.
+namespace {
+struct SharedSpsc {
+  static constexpr std::size_t capacity = 4096;
+  mp::detail::SpscBytesControl control;
+  std::byte bytes[capacity];
+};
+// Record i: i % 1300 bytes, each (i + k) mod 251.
+std::vector<std::byte> record_number(std::uint32_t i) {
+  std::vector<std::byte> r(i % 1300);
+  for (std::size_t k = 0; k < r.size(); ++k) r[k] = static_cast<std::byte>((i + k) % 251);
+  return r;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(spsc_bytes_delivers_variable_records_once_in_order_across_processes) {
+  mp::RawValue<SharedSpsc> shared;
+  SharedSpsc& s = shared.value();
+  mp::detail::SpscBytes ring(s.control, s.bytes, SharedSpsc::capacity, "test");
+  constexpr std::uint32_t records = 3000;
+  mp::Process producer{[&] {
+    for (std::uint32_t i = 0; i < records; ++i) {
+      const auto r = record_number(i);
+      const std::span<const std::byte> parts[] = {std::span(r).first(r.size() / 2), std::span(r).subspan(r.size() / 2)};
+      for (;;) {
+        const auto seen = mp::detail::bell_state(ring.room_bell());
+        if (ring.try_write(parts)) break;
+        (void)mp::detail::wait_for_ring(ring.room_bell(), seen, mp::detail::Clock::now() + 1s, true);
+      }
+      mp::detail::ring(ring.data_bell());
+    }
+    return 0;
+  }};
+  producer.start();
+  std::vector<std::byte> got;
+  std::uint32_t wrong = 0;
+  for (std::uint32_t i = 0; i < records; ++i) {
+    for (;;) {
+      const auto seen = mp::detail::bell_state(ring.data_bell());
+      if (ring.try_read(got)) break;
+      BOOST_REQUIRE(mp::detail::wait_for_ring(ring.data_bell(), seen, mp::detail::Clock::now() + 10s, true));
+    }
+    mp::detail::ring(ring.room_bell());
+    if (got != record_number(i)) ++wrong;
+  }
+  BOOST_CHECK_EQUAL(wrong, 0u);
+  BOOST_CHECK(producer.join(10s));
+  BOOST_CHECK_EQUAL(*producer.exitcode(), 0);
+  BOOST_CHECK(!ring.try_read(got));
+  BOOST_CHECK_EQUAL(ring.queued_bytes(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(spsc_bytes_refuses_oversized_and_corrupt_records) {
+  mp::RawValue<SharedSpsc> shared;
+  SharedSpsc& s = shared.value();
+  mp::detail::SpscBytes ring(s.control, s.bytes, SharedSpsc::capacity, "test");
+  const std::vector<std::byte> big(SharedSpsc::capacity);
+  const std::span<const std::byte> too_big[] = {big};
+  BOOST_CHECK_THROW((void)ring.try_write(too_big), mp::MessageTooLarge);
+  const std::vector<std::byte> third(SharedSpsc::capacity / 3);
+  const std::span<const std::byte> parts[] = {third};
+  BOOST_CHECK(ring.try_write(parts));
+  BOOST_CHECK(ring.try_write(parts));
+  BOOST_CHECK(!ring.try_write(parts));  // full: refused whole, nothing half-written
+  std::vector<std::byte> got;
+  BOOST_CHECK(ring.try_read(got));
+  BOOST_CHECK_EQUAL(got.size(), third.size());
+  // A record header that the ring could not have written (its length and check disagree).
+  auto* header = reinterpret_cast<std::uint32_t*>(s.bytes + mp::detail::RecordBuffer::record_bytes(third.size()));
+  header[0] += 8;
+  BOOST_CHECK_THROW((void)ring.try_read(got), mp::LayoutMismatch);
+  // A tail pushed beyond the capacity (what a hostile process could write) is refused too.
+  header[0] -= 8;
+  s.control.tail += SharedSpsc::capacity * 2;
+  BOOST_CHECK_THROW((void)ring.try_read(got), mp::LayoutMismatch);
+}
