@@ -315,7 +315,9 @@ void PoolCore::manage() {
       }
       pending_empty = pending_.empty();
     }
-    const bool progress = handle_waiting_results() | assign_idle_workers();
+    const bool handled = handle_waiting_results();  // both run every pass: no short-circuit
+    const bool assigned = assign_idle_workers();
+    const bool progress = handled || assigned;
     const auto now = Clock::now();
     // A retiring worker is replaced as soon as it has gone, not at the next routine check.
     const bool someone_leaving = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.running && s.retiring; });
