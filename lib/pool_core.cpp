@@ -383,7 +383,8 @@ bool PoolCore::assign_idle_workers() {
     if (!s.running || !s.ready || s.retiring) {
       continue;
     }
-    std::size_t room = inbox_depth(s) - std::min(inbox_depth(s), s.assigned.size());
+    const std::size_t depth = inbox_depth(s);
+    std::size_t room = depth - std::min(depth, s.assigned.size());
     if (maxtasksperchild_ > 0) {
       room = std::min(room, static_cast<std::size_t>(std::max(0, maxtasksperchild_ - s.given)));
     }
@@ -464,15 +465,14 @@ bool PoolCore::assign_idle_workers() {
 
 bool PoolCore::handle_waiting_results() {
   bool handled = false;
-  std::vector<std::byte> record;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     if (!slots_[i].running) {
       continue;
     }
     SpscBytes outbox = outbox_of(channel_of(channels_, i));
     bool drained = false;
-    while (outbox.try_read(record)) {
-      handle(i, ResultMessage::decode_bytes(record));
+    while (outbox.try_read(result_record_)) {
+      handle(i, ResultMessage::decode_bytes(result_record_));
       drained = true;
     }
     if (drained) {

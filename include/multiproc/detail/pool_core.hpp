@@ -104,6 +104,7 @@ class MULTIPROC_API PoolCore {
   std::function<void()> initializer_;
   int maxtasksperchild_;
   Segment channels_;  // ChannelBoard prefix, one WorkerChannel per slot (lib/pool_core.cpp)
+  std::vector<std::byte> result_record_;  // the manager's buffer for outbox records, reused
   std::vector<Slot> slots_;
 
   std::mutex mutex_;  // guards the fields below, between user threads and the manager
