@@ -14,10 +14,10 @@ echo "cppcheck: lib/ include/"
 cppcheck --enable=warning,performance,portability --std=c++20 --language=c++ --inline-suppr --quiet \
   --error-exitcode=1 -I include lib/ include/ || status=1
 
-echo "clang-tidy: lib/*.cpp and the headers they include"
+echo "clang-tidy: lib/*/*.cpp and the headers they include"
 checks='-*,bugprone-*,concurrency-*,performance-*,-bugprone-easily-swappable-parameters'
-ls lib/*.cpp | xargs -P "$(nproc)" -n 1 clang-tidy -p "$build" --quiet --checks="$checks" \
-  --warnings-as-errors='*' --header-filter='.*/include/multiproc/.*|.*/lib/[^/]*$' 2>/dev/null || status=1
+ls lib/*/*.cpp | xargs -P "$(nproc)" -n 1 clang-tidy -p "$build" --quiet --checks="$checks" \
+  --warnings-as-errors='*' --header-filter='.*/include/multiproc/.*|.*/lib/[^/]*/[^/]*$' 2>/dev/null || status=1
 
 if [ $status -eq 0 ]; then echo "lint: clean"; else echo "lint: findings above"; fi
 exit $status

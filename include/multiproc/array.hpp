@@ -23,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include <multiproc/detail/cells.hpp>
+#include <multiproc/detail/sync/cells.hpp>
 
 namespace multiproc {
 

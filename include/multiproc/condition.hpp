@@ -16,7 +16,7 @@
 #include <optional>
 #include <string_view>
 
-#include <multiproc/detail/deadline.hpp>
+#include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/segment.hpp>

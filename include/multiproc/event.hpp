@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include <multiproc/detail/deadline.hpp>
+#include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/export.hpp>
-#include <multiproc/detail/ready_bridge.hpp>
+#include <multiproc/detail/os/ready_bridge.hpp>
 #include <multiproc/segment.hpp>
 
 namespace multiproc {

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include <multiproc/detail/deadline.hpp>
+#include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/pool.hpp>
 

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include <multiproc/detail/deadline.hpp>
+#include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/segment.hpp>
 

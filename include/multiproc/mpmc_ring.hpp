@@ -19,7 +19,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include <multiproc/detail/slot_ring.hpp>
+#include <multiproc/detail/ring/slot_ring.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/segment.hpp>
 

@@ -20,8 +20,8 @@
 #include <stdexcept>
 #include <utility>
 
-#include <multiproc/detail/deadline.hpp>
-#include <multiproc/detail/pipe_ends.hpp>
+#include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/channel/pipe_ends.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/queue.hpp>
 #include <multiproc/segment.hpp>

@@ -36,9 +36,9 @@
 #include <variant>
 #include <vector>
 
-#include <multiproc/detail/deadline.hpp>
-#include <multiproc/detail/pool_core.hpp>
-#include <multiproc/detail/task.hpp>
+#include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/pool/pool_core.hpp>
+#include <multiproc/detail/pool/task.hpp>
 #include <multiproc/error.hpp>
 
 namespace multiproc {

@@ -31,11 +31,11 @@
 #include <vector>
 
 #include <multiproc/codec.hpp>
-#include <multiproc/detail/byte_ring.hpp>
-#include <multiproc/detail/deadline.hpp>
-#include <multiproc/detail/queue_sync.hpp>
-#include <multiproc/detail/ready_bridge.hpp>
-#include <multiproc/detail/slot_ring.hpp>
+#include <multiproc/detail/ring/locked_record_ring.hpp>
+#include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/channel/queue_signals.hpp>
+#include <multiproc/detail/os/ready_bridge.hpp>
+#include <multiproc/detail/ring/slot_ring.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/mpmc_ring.hpp>
 #include <multiproc/segment.hpp>

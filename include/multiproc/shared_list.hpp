@@ -19,7 +19,7 @@
 #include <vector>
 
 #include <multiproc/codec.hpp>
-#include <multiproc/detail/shared_store.hpp>
+#include <multiproc/detail/store/shared_store.hpp>
 #include <multiproc/segment.hpp>
 
 namespace multiproc {

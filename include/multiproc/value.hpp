@@ -13,7 +13,7 @@
 #include <mutex>
 #include <string_view>
 
-#include <multiproc/detail/cells.hpp>
+#include <multiproc/detail/sync/cells.hpp>
 
 namespace multiproc {
 

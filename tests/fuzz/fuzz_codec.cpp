@@ -16,7 +16,7 @@
 #include <cereal/types/vector.hpp>
 
 #include <multiproc/codec.hpp>
-#include <multiproc/detail/task.hpp>
+#include <multiproc/detail/pool/task.hpp>
 #include <multiproc/error.hpp>
 
 namespace {

@@ -1,0 +1,304 @@
+#include <multiproc/process.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <poll.h>
+#include <signal.h>
+extern "C" {  // glibc 2.36's <sys/pidfd.h> forgets its own extern "C"
+#include <sys/pidfd.h>
+}
+#include <thread>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "os/demangle.hpp"
+
+namespace multiproc {
+
+namespace {
+
+// Per-process bookkeeping. A child starts with fresh copies (see run_in_child).
+struct Family {
+  std::string identity;                // "" in the main process, "1" in Process-1, "1:2" below it
+  std::atomic<int> children_named{0};  // for the default names of this process's children
+  Process* current = nullptr;          // the running Process object inside a child
+  std::mutex abandoned_mutex;          // guards `abandoned`; held across fork so a child gets it free
+  std::vector<pid_t> abandoned;        // started children whose Process object was destroyed unjoined
+};
+
+// Made when the library is loaded, before any thread exists (a lazily initialised static could be
+// caught mid-initialisation by a fork), and never destroyed: children and atexit code use it.
+Family* const the_family = new Family;
+Family& family() { return *the_family; }
+
+// Python's _identity: "2" for the second child of the main process, "2:1" for the first below it.
+std::string next_identity() {
+  Family& f = family();
+  const std::string number = std::to_string(f.children_named.fetch_add(1, std::memory_order_relaxed) + 1);
+  return f.identity.empty() ? number : f.identity + ":" + number;
+}
+
+// Longest sleep between polls of a child's state, where pidfds are missing.
+constexpr auto pause_cap = std::chrono::milliseconds(10);
+
+std::system_error system_error(const std::string& what) {
+  return std::system_error(errno, std::generic_category(), "multiproc::Process: " + what);
+}
+
+// Reaps abandoned children that have ended, so fire-and-forget children do not pile up as zombies.
+void reap_abandoned() {
+  Family& f = family();
+  std::scoped_lock guard(f.abandoned_mutex);
+  std::erase_if(f.abandoned, [](pid_t pid) { return ::waitpid(pid, nullptr, WNOHANG) != 0; });
+}
+
+void flush_stdio() {
+  std::cout.flush();
+  std::cerr.flush();
+  std::clog.flush();
+  std::fflush(nullptr);
+}
+
+// One write(2), so that reports from several children never interleave mid-line.
+void report_uncaught(const std::string& process_name, const std::string& what) {
+  const std::string text = "Process " + process_name + " (pid " + std::to_string(::getpid()) +
+                           "): uncaught exception " + detail::current_exception_type() + ": " + what + "\n";
+  const ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
+  (void)ignored;
+}
+
+}  // namespace
+
+Process::Process() : identity_(next_identity()), name_("Process-" + identity_) {}
+
+Process::Process(Target target, std::string name)
+    : target_(std::move(target)), identity_(next_identity()), name_(name.empty() ? "Process-" + identity_ : std::move(name)) {}
+
+Process::Process(main_process_t) : name_("MainProcess"), pid_(::getpid()) {}
+
+Process::Process(Process&& other) noexcept
+    : target_(std::move(other.target_)),
+      identity_(std::move(other.identity_)),
+      name_(std::move(other.name_)),
+      pid_(std::exchange(other.pid_, 0)),
+      parent_pid_(std::exchange(other.parent_pid_, 0)),
+      pidfd_(std::exchange(other.pidfd_, -1)),
+      child_exit_code_(other.child_exit_code_),
+      exitcode_(std::exchange(other.exitcode_, std::nullopt)) {}
+
+Process& Process::operator=(Process&& other) noexcept {
+  if (this != &other) {
+    abandon();
+    target_ = std::move(other.target_);
+    identity_ = std::move(other.identity_);
+    name_ = std::move(other.name_);
+    pid_ = std::exchange(other.pid_, 0);
+    parent_pid_ = std::exchange(other.parent_pid_, 0);
+    pidfd_ = std::exchange(other.pidfd_, -1);
+    child_exit_code_ = other.child_exit_code_;
+    exitcode_ = std::exchange(other.exitcode_, std::nullopt);
+  }
+  return *this;
+}
+
+Process::~Process() { abandon(); }
+
+void Process::abandon() noexcept {
+  if (pid_ == 0 || exitcode_ || parent_pid_ != ::getpid()) {
+    return;  // not started, already reaped, or a copy inherited by a child
+  }
+  try {
+    if (try_reap()) {
+      return;
+    }
+  } catch (...) {  // reaped elsewhere: nothing left to do
+    return;
+  }
+  Family& f = family();
+  std::scoped_lock guard(f.abandoned_mutex);
+  f.abandoned.push_back(pid_);
+  close_pidfd();
+}
+
+void Process::close_pidfd() noexcept {
+  if (pidfd_ >= 0) {
+    ::close(std::exchange(pidfd_, -1));
+  }
+}
+
+void Process::start() {
+  if (pid_ != 0) {
+    throw std::logic_error("multiproc::Process::start: " + name_ + " was already started");
+  }
+  reap_abandoned();
+  flush_stdio();
+  Family& f = family();
+  pid_t pid = 0;
+  {
+    // Holding the mutex across fork() means no other thread holds it at that instant, so the
+    // child's copy is unlocked once this scope ends in both processes.
+    std::scoped_lock guard(f.abandoned_mutex);
+    pid = ::fork();
+    if (pid == 0) {
+      f.abandoned.clear();  // the parent's children are not the child's to reap
+    }
+  }
+  if (pid == 0) {
+    run_in_child();
+  }
+  if (pid < 0) {
+    throw system_error("fork failed");
+  }
+  pid_ = pid;
+  parent_pid_ = ::getpid();
+  // Without pidfds (Linux < 5.3, valgrind, some sandboxes) everything still works: signals go
+  // through kill(2), safe on our own unreaped child (its pid cannot be recycled before we reap it),
+  // and join(timeout) polls instead of sleeping on the pidfd.
+  pidfd_ = ::pidfd_open(pid, 0);
+}
+
+void Process::run_in_child() {
+  Family& f = family();
+  f.identity = identity_;
+  f.children_named.store(0, std::memory_order_relaxed);
+  f.current = this;
+  pid_ = ::getpid();
+  parent_pid_ = ::getppid();
+  pidfd_ = -1;
+  int code = 1;
+  try {
+    run();
+    code = child_exit_code_;
+  } catch (const std::exception& e) {
+    report_uncaught(name_, e.what());
+  } catch (...) {
+    report_uncaught(name_, "(not derived from std::exception)");
+  }
+  flush_stdio();
+  ::_exit(code);
+}
+
+void Process::run() {
+  if (target_) {
+    child_exit_code_ = target_();
+  }
+}
+
+void Process::require_started(const char* operation) const {
+  if (pid_ == 0) {
+    throw std::logic_error(std::string("multiproc::Process::") + operation + ": " + name_ + " was not started");
+  }
+  if (parent_pid_ != ::getpid()) {
+    throw std::logic_error(std::string("multiproc::Process::") + operation + ": only the process that started " +
+                           name_ + " may do this");
+  }
+}
+
+void Process::record(int wait_status) {
+  exitcode_ = WIFSIGNALED(wait_status) ? -WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
+  close_pidfd();
+}
+
+bool Process::try_reap() {
+  if (exitcode_) {
+    return true;
+  }
+  int status = 0;
+  const pid_t rc = ::waitpid(pid_, &status, WNOHANG);
+  if (rc == pid_) {
+    record(status);
+    return true;
+  }
+  if (rc < 0 && errno != EINTR) {
+    throw system_error("waitpid on " + name_ + " failed (was the child reaped elsewhere?)");
+  }
+  return false;
+}
+
+void Process::join() {
+  require_started("join");
+  while (!exitcode_) {
+    int status = 0;
+    if (::waitpid(pid_, &status, 0) == pid_) {
+      record(status);
+    } else if (errno != EINTR) {
+      throw system_error("waitpid on " + name_ + " failed (was the child reaped elsewhere?)");
+    }
+  }
+}
+
+bool Process::join_until(Clock::time_point deadline) {
+  require_started("join");
+  for (auto pause = std::chrono::microseconds(100); pidfd_ < 0 && !try_reap(); pause = std::min<std::chrono::microseconds>(pause * 2, pause_cap)) {
+    if (Clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - Clock::now()));
+  }
+  while (!try_reap()) {
+    const auto left = std::max(deadline - Clock::now(), Clock::duration::zero());
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(left);
+    const timespec timeout{static_cast<time_t>(seconds.count()),
+                           static_cast<long>(std::chrono::nanoseconds(left - seconds).count())};
+    pollfd ended{pidfd_, POLLIN, 0};
+    const int rc = ::ppoll(&ended, 1, &timeout, nullptr);
+    if (rc == 0) {
+      return try_reap();
+    }
+    if (rc < 0 && errno != EINTR) {
+      throw system_error("ppoll on " + name_ + "'s pidfd failed");
+    }
+  }
+  return true;
+}
+
+bool Process::is_alive() {
+  if (pid_ == 0 || parent_pid_ != ::getpid()) {
+    return pid_ != 0 && pid_ == ::getpid();  // a child is alive to itself
+  }
+  return !try_reap();
+}
+
+std::optional<int> Process::exitcode() {
+  if (pid_ != 0 && parent_pid_ == ::getpid()) {
+    try_reap();
+  }
+  return exitcode_;
+}
+
+void Process::send(int signal) {
+  require_started(signal == SIGKILL ? "kill" : "terminate");
+  if (exitcode_) {
+    return;  // already ended and reaped: nothing to signal, as in Python
+  }
+  // Our child is not reaped yet, so its pid is still its own: plain kill(2) reaches it.
+  if (::kill(pid_, signal) != 0 && errno != ESRCH) {
+    throw system_error("cannot signal " + name_);
+  }
+}
+
+void Process::terminate() { send(SIGTERM); }
+
+void Process::kill() { send(SIGKILL); }
+
+Process& current_process() {
+  Family& f = family();
+  if (f.current != nullptr) {
+    return *f.current;
+  }
+  return *Process::main_process_;
+}
+
+// At load time, like the family; never destroyed.
+Process* const Process::main_process_ = new Process(Process::main_process_t{});
+
+}  // namespace multiproc

@@ -1,0 +1,80 @@
+#include <multiproc/event.hpp>
+
+#include <atomic>
+#include <climits>
+
+#include "os/futex.hpp"
+
+namespace multiproc {
+
+namespace {
+
+bool flag_set(const EventState& state) noexcept {
+  return std::atomic_ref<const std::uint32_t>(state.flag).load(std::memory_order_acquire) != 0;
+}
+
+// What Event::wait and the ready fd's helper thread both do: true once set, false at the deadline.
+bool wait_set(EventState& state, detail::Deadline deadline) noexcept {
+  while (!flag_set(state)) {
+    if (!detail::sleep_while_equal(state.flag, state.sleepers, 0, deadline)) {
+      return flag_set(state);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Event::Event(const Where& where)
+    : segment_(where, {ObjectKind::event, fingerprint_of<EventState>()}, [](Segment&) {}),  // all zero: clear
+      state_(static_cast<EventState*>(segment_.elements())) {}
+Event::Event(Event&&) noexcept = default;
+Event& Event::operator=(Event&&) noexcept = default;
+Event::~Event() = default;
+
+int Event::ready_fd() {
+  if (!ready_) {
+    EventState* state = state_;  // in shared memory: stays put when this handle moves
+    ready_ = std::make_unique<detail::ReadyBridge>(
+        [state](detail::Deadline deadline) { return wait_set(*state, deadline); },
+        [state] { detail::wake_sleepers(state->flag, state->sleepers, INT_MAX); });
+  }
+  return ready_->fd();
+}
+
+void Event::saw_clear() const noexcept {
+  if (ready_) {
+    ready_->rearm();
+  }
+}
+
+void Event::set() {
+  if (std::atomic_ref<std::uint32_t>(state_->flag).exchange(1, std::memory_order_seq_cst) == 0) {
+    detail::wake_sleepers(state_->flag, state_->sleepers, INT_MAX);
+  }
+}
+
+void Event::clear() {
+  std::atomic_ref<std::uint32_t>(state_->flag).store(0, std::memory_order_seq_cst);
+  saw_clear();
+}
+
+bool Event::is_set() const noexcept {
+  const bool set = flag_set(*state_);
+  if (!set) {
+    saw_clear();
+  }
+  return set;
+}
+
+void Event::wait() { (void)wait_until(detail::Deadline::max()); }
+
+bool Event::wait_until(detail::Deadline deadline) {
+  const bool set = wait_set(*state_, deadline);
+  if (!set) {
+    saw_clear();
+  }
+  return set;
+}
+
+}  // namespace multiproc

@@ -1,0 +1,75 @@
+#include <multiproc/semaphore.hpp>
+
+#include <atomic>
+#include <climits>
+#include <stdexcept>
+#include <string>
+
+#include <multiproc/error.hpp>
+
+#include "os/futex.hpp"
+
+namespace multiproc {
+
+Semaphore::Semaphore(const Where& where, ObjectKind kind, int value)
+    : segment_(where, {kind, fingerprint_of<SemaphoreState>()},
+               [&](Segment& s) {
+                 if (value < 0) {
+                   throw std::invalid_argument("multiproc::Semaphore: the start value must be >= 0, not " +
+                                               std::to_string(value));
+                 }
+                 auto& state = *static_cast<SemaphoreState*>(s.elements());
+                 state.value = static_cast<std::uint32_t>(value);
+                 state.bound = kind == ObjectKind::bounded_semaphore ? static_cast<std::uint32_t>(value) : 0;
+               }),
+      state_(static_cast<SemaphoreState*>(segment_.elements())) {}
+
+void Semaphore::acquire() { (void)acquire_until(detail::Deadline::max()); }
+
+bool Semaphore::try_acquire() { return acquire_until(detail::Deadline::min()); }
+
+bool Semaphore::acquire_until(detail::Deadline deadline) {
+  std::atomic_ref<std::uint32_t> value(state_->value);
+  std::uint32_t seen = value.load(std::memory_order_relaxed);
+  for (;;) {
+    while (seen > 0) {
+      // acquire: pairs with release()'s increment, so the releaser's writes are visible to us.
+      if (value.compare_exchange_weak(seen, seen - 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    if (detail::Clock::now() >= deadline ||
+        (!detail::sleep_while_equal(state_->value, state_->sleepers, 0, deadline, detail::Recheck::periodically) &&
+         value.load(std::memory_order_relaxed) == 0)) {
+      return false;
+    }
+    seen = value.load(std::memory_order_relaxed);
+  }
+}
+
+void Semaphore::release(int n) {
+  if (n < 1) {
+    throw std::invalid_argument("multiproc::Semaphore::release: n must be >= 1, not " + std::to_string(n));
+  }
+  std::atomic_ref<std::uint32_t> value(state_->value);
+  const std::uint32_t limit = state_->bound != 0 ? state_->bound : static_cast<std::uint32_t>(INT_MAX);
+  std::uint32_t seen = value.load(std::memory_order_relaxed);
+  do {
+    if (seen > limit || static_cast<std::uint32_t>(n) > limit - seen) {
+      if (state_->bound != 0) {
+        throw TooManyReleases("multiproc::BoundedSemaphore: released more times than acquired (bound " +
+                              std::to_string(state_->bound) + ")");
+      }
+      throw std::overflow_error("multiproc::Semaphore: value would exceed INT_MAX");
+    }
+    // seq_cst: orders the increment before wake_sleepers' read of `sleepers` (see futex.hpp).
+  } while (!value.compare_exchange_weak(seen, seen + static_cast<std::uint32_t>(n), std::memory_order_seq_cst,
+                                        std::memory_order_relaxed));
+  detail::wake_sleepers(state_->value, state_->sleepers, n);
+}
+
+int Semaphore::get_value() const noexcept {
+  return static_cast<int>(std::atomic_ref<std::uint32_t>(state_->value).load(std::memory_order_relaxed));
+}
+
+}  // namespace multiproc
