@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(named_barrier_between_threads_and_processes) {
   mp::ScopedUnlink cleanup{name};
   mp::Barrier barrier{mp::create, name, 3};
   BOOST_CHECK_THROW(mp::Barrier(mp::create, name, 3), mp::AlreadyExists);
-  BOOST_CHECK_THROW(mp::Barrier{0}, std::invalid_argument);
+  BOOST_CHECK_THROW(mp::Barrier{0}, mp::ValueError);
   std::thread thread_party([&] { BOOST_CHECK_LT(barrier.wait(30s), 3u); });
   mp::Process process_party{[&] { return mp::Barrier(mp::open, name).wait(30s) < 3 ? 0 : 1; }};
   process_party.start();

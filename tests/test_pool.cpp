@@ -107,7 +107,7 @@ BOOST_AUTO_TEST_CASE(callbacks_and_timeouts) {
   BOOST_CHECK(!bad.successful());
 
   auto slow = pool.apply_async(sleep_then_return, 500);
-  BOOST_CHECK_THROW((void)slow.successful(), std::logic_error);  // not ready yet
+  BOOST_CHECK_THROW((void)slow.successful(), mp::ValueError);  // not ready yet
   BOOST_CHECK_THROW(slow.get(50ms), mp::Timeout);
   BOOST_CHECK(!slow.wait(10ms));
   BOOST_CHECK_EQUAL(slow.get(), 500);
@@ -404,4 +404,40 @@ BOOST_AUTO_TEST_CASE(workers_leave_when_the_pools_process_is_killed) {
     std::this_thread::sleep_for(10ms);
   }
   BOOST_CHECK_MESSAGE(gone(), "worker " << worker << " outlived its pool's process");
+}
+
+// The same when the pool's process dies at once, before its workers have run an instruction of
+// their own: a worker must not learn its pool's process from getppid(), which by then may already
+// name its new parent (the hang this test caught: workers waiting for ever, holding the test's
+// stdout open).
+BOOST_AUTO_TEST_CASE(workers_leave_when_the_pools_process_dies_as_they_start) {
+  constexpr int workers = 4;
+  mp::RawArray<pid_t> worker_pids(workers);
+  mp::Process owner{[&] {
+    mp::Pool pool{workers};
+    // This process's children are the pool's workers (the manager is a thread).
+    std::ifstream children("/proc/self/task/" + std::to_string(::getpid()) + "/children");
+    for (int i = 0; i < workers && children >> worker_pids[static_cast<std::size_t>(i)]; ++i) {
+    }
+    ::raise(SIGKILL);
+    return 0;
+  }};
+  owner.start();
+  BOOST_REQUIRE(owner.join(10s));
+  for (const pid_t worker : worker_pids) {
+    BOOST_REQUIRE(worker > 0);
+    const auto gone = [worker] {
+      std::ifstream stat("/proc/" + std::to_string(worker) + "/stat");
+      std::string pid_field, name, state;
+      return !(stat >> pid_field >> name >> state) || state == "Z";
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!gone() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    BOOST_CHECK_MESSAGE(gone(), "worker " << worker << " outlived its pool's process");
+    if (!gone()) {
+      ::kill(worker, SIGKILL);  // do not leave it holding the test's output open
+    }
+  }
 }

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include <multiproc/detail/ring/spsc_record_ring.hpp>
 #include <multiproc/multiproc.hpp>
 
 #include "support.hpp"
@@ -298,7 +299,7 @@ BOOST_AUTO_TEST_CASE(joinable_queue_join_waits_for_every_task_done) {
   BOOST_CHECK_EQUAL(processed.load(), 30);  // join returned only after all were done
   join_all(workers);
   BOOST_CHECK(tasks.join(0ms));
-  BOOST_CHECK_THROW(tasks.task_done(), std::logic_error);
+  BOOST_CHECK_THROW(tasks.task_done(), mp::ValueError);
 }
 
 BOOST_AUTO_TEST_CASE(simple_queue) {
@@ -318,13 +319,13 @@ BOOST_AUTO_TEST_CASE(a_slot_half_written_by_a_dead_producer_is_skipped) {
   mp::detail::SlotRing<long> ring{&control, slots.data(), slots.size()};
   BOOST_REQUIRE(ring.try_push(10));
   // Position 1, lap 0: "writing, by a dead pid", as a producer killed between claim and publish.
-  slots[1].state = (std::uint64_t{1} << 30) | dead_pid();
-  control.tail = 2;
+  slots[1].state = (std::uint64_t{1} << mp::detail::slot_owner_bits) | dead_pid();
+  control.write_pos = 2;
   BOOST_REQUIRE(ring.try_push(30));
   BOOST_CHECK_EQUAL(*ring.try_pop(), 10);
-  mp::detail::RingBlock why = mp::detail::RingBlock::none;
+  mp::detail::Attempted why = mp::detail::Attempted::done;
   BOOST_CHECK(!ring.try_pop(&why));  // first sight of the stuck slot: not yet judged
-  BOOST_CHECK(why == mp::detail::RingBlock::stalled);
+  BOOST_CHECK(why == mp::detail::Attempted::stalled);
   std::this_thread::sleep_for(2ms);
   const auto next = ring.try_pop();  // seen stuck twice, a millisecond apart: its writer is dead
   BOOST_REQUIRE(next);
@@ -341,10 +342,10 @@ BOOST_AUTO_TEST_CASE(a_slot_stuck_in_writing_from_the_previous_lap_is_reclaimed_
   std::vector<mp::detail::Slot<long>> slots(2);
   mp::detail::SlotRing<long> ring{&control, slots.data(), slots.size()};
   // Position 0 was claimed in lap 0 by a producer that died; no consumer came by since.
-  slots[0].state = (std::uint64_t{1} << 30) | dead_pid();
-  control.tail = 1;
+  slots[0].state = (std::uint64_t{1} << mp::detail::slot_owner_bits) | dead_pid();
+  control.write_pos = 1;
   BOOST_REQUIRE(ring.try_push(1));  // position 1
-  control.head = 1;
+  control.read_pos = 1;
   BOOST_REQUIRE_EQUAL(*ring.try_pop(), 1);
   BOOST_CHECK(!ring.try_push(2));  // position 2 is slot 0, still "writing" in lap 0: first sight
   std::this_thread::sleep_for(2ms);
@@ -432,7 +433,7 @@ BOOST_AUTO_TEST_CASE(hostile_ring_indices_cannot_stall_a_call) {
     }
     test::RawSegment raw{name};
     auto& control = raw.prefix<mp::detail::SlotQueueControl>();
-    std::uint64_t& index = which_index == 0 ? control.ring.head : control.ring.tail;
+    std::uint64_t& index = which_index == 0 ? control.ring.read_pos : control.ring.write_pos;
     index += std::uint64_t{0x65} << 32;  // the fuzzer's input: one byte in the index's upper half
     const int exit_code = test::in_child(
         [&] {
@@ -452,13 +453,13 @@ BOOST_AUTO_TEST_CASE(hostile_ring_indices_cannot_stall_a_call) {
   }
 }
 
-// SpscBytes, the pool's channel ring: one producer process, one consumer process, records of every
-// size from empty to a third of the ring, lapping it hundreds of times; each arrives once, whole,
-// in order. The consumer sleeps on the data bell, the producer on the room bell.
+// SpscRecordRing, the pool's channel ring: one producer process, one consumer process, records of
+// every size from empty to a third of the ring, lapping it hundreds of times; each arrives once,
+// whole, in order. The consumer sleeps at the data doorbell, the producer at the room doorbell.
 namespace {
 struct SharedSpsc {
   static constexpr std::size_t capacity = 4096;
-  mp::detail::SpscBytesControl control;
+  mp::detail::SpscRecordRingControl control;
   std::byte bytes[capacity];
 };
 // Record i: i % 1300 bytes, each (i + k) mod 251.
@@ -469,21 +470,21 @@ std::vector<std::byte> record_number(std::uint32_t i) {
 }
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(spsc_bytes_delivers_variable_records_once_in_order_across_processes) {
+BOOST_AUTO_TEST_CASE(spsc_record_ring_delivers_variable_records_once_in_order_across_processes) {
   mp::RawValue<SharedSpsc> shared;
   SharedSpsc& s = shared.value();
-  mp::detail::SpscBytes ring(s.control, s.bytes, SharedSpsc::capacity, "test");
+  mp::detail::SpscRecordRing ring(s.control, s.bytes, SharedSpsc::capacity, "test");
   constexpr std::uint32_t records = 3000;
   mp::Process producer{[&] {
     for (std::uint32_t i = 0; i < records; ++i) {
       const auto r = record_number(i);
       const std::span<const std::byte> parts[] = {std::span(r).first(r.size() / 2), std::span(r).subspan(r.size() / 2)};
       for (;;) {
-        const auto seen = mp::detail::bell_state(ring.room_bell());
+        const auto seen = mp::detail::doorbell_state(ring.room_doorbell());
         if (ring.try_write(parts)) break;
-        (void)mp::detail::wait_for_ring(ring.room_bell(), seen, mp::detail::Clock::now() + 1s, true);
+        (void)mp::detail::wait_at_doorbell(ring.room_doorbell(), seen, mp::detail::Clock::now() + 1s, mp::detail::Spin::first);
       }
-      mp::detail::ring(ring.data_bell());
+      mp::detail::ring_doorbell(ring.data_doorbell());
     }
     return 0;
   }};
@@ -492,11 +493,11 @@ BOOST_AUTO_TEST_CASE(spsc_bytes_delivers_variable_records_once_in_order_across_p
   std::uint32_t wrong = 0;
   for (std::uint32_t i = 0; i < records; ++i) {
     for (;;) {
-      const auto seen = mp::detail::bell_state(ring.data_bell());
+      const auto seen = mp::detail::doorbell_state(ring.data_doorbell());
       if (ring.try_read(got)) break;
-      BOOST_REQUIRE(mp::detail::wait_for_ring(ring.data_bell(), seen, mp::detail::Clock::now() + 10s, true));
+      BOOST_REQUIRE(mp::detail::wait_at_doorbell(ring.data_doorbell(), seen, mp::detail::Clock::now() + 10s, mp::detail::Spin::first));
     }
-    mp::detail::ring(ring.room_bell());
+    mp::detail::ring_doorbell(ring.room_doorbell());
     if (got != record_number(i)) ++wrong;
   }
   BOOST_CHECK_EQUAL(wrong, 0u);
@@ -506,10 +507,10 @@ BOOST_AUTO_TEST_CASE(spsc_bytes_delivers_variable_records_once_in_order_across_p
   BOOST_CHECK_EQUAL(ring.queued_bytes(), 0u);
 }
 
-BOOST_AUTO_TEST_CASE(spsc_bytes_refuses_oversized_and_corrupt_records) {
+BOOST_AUTO_TEST_CASE(spsc_record_ring_refuses_oversized_and_corrupt_records) {
   mp::RawValue<SharedSpsc> shared;
   SharedSpsc& s = shared.value();
-  mp::detail::SpscBytes ring(s.control, s.bytes, SharedSpsc::capacity, "test");
+  mp::detail::SpscRecordRing ring(s.control, s.bytes, SharedSpsc::capacity, "test");
   const std::vector<std::byte> big(SharedSpsc::capacity);
   const std::span<const std::byte> too_big[] = {big};
   BOOST_CHECK_THROW((void)ring.try_write(too_big), mp::MessageTooLarge);
@@ -525,8 +526,8 @@ BOOST_AUTO_TEST_CASE(spsc_bytes_refuses_oversized_and_corrupt_records) {
   auto* header = reinterpret_cast<std::uint32_t*>(s.bytes + mp::detail::RecordBuffer::record_bytes(third.size()));
   header[0] += 8;
   BOOST_CHECK_THROW((void)ring.try_read(got), mp::LayoutMismatch);
-  // A tail pushed beyond the capacity (what a hostile process could write) is refused too.
+  // A write position pushed beyond the capacity (what a hostile process could write) is refused too.
   header[0] -= 8;
-  s.control.tail += SharedSpsc::capacity * 2;
+  s.control.write_pos += SharedSpsc::capacity * 2;
   BOOST_CHECK_THROW((void)ring.try_read(got), mp::LayoutMismatch);
 }

@@ -38,7 +38,7 @@ BOOST_AUTO_TEST_CASE(dict_methods_as_in_python) {
   BOOST_TEST(*dict.get("a") == "ALPHA");
   BOOST_TEST(!dict.get("zzz"));
   BOOST_TEST(dict.get("zzz", "none") == "none");
-  BOOST_CHECK_THROW((void)dict.at("zzz"), std::out_of_range);
+  BOOST_CHECK_THROW((void)dict.at("zzz"), mp::KeyError);
   BOOST_TEST(dict.contains("b"));
   BOOST_TEST(*dict.pop("b") == "beta");
   BOOST_TEST(!dict.contains("b"));
@@ -63,10 +63,10 @@ BOOST_AUTO_TEST_CASE(list_methods_as_in_python) {
   list.set(1, "TWO");
   BOOST_TEST((list.snapshot() == std::vector<std::string>{"one", "TWO", "three"}));
   BOOST_TEST(list.pop() == "three");
-  BOOST_CHECK_THROW((void)list[2], std::out_of_range);
-  BOOST_CHECK_THROW(list.set(5, "x"), std::out_of_range);
+  BOOST_CHECK_THROW((void)list[2], mp::IndexError);
+  BOOST_CHECK_THROW(list.set(5, "x"), mp::IndexError);
   list.clear();
-  BOOST_CHECK_THROW((void)list.pop(), std::out_of_range);
+  BOOST_CHECK_THROW((void)list.pop(), mp::IndexError);
 }
 
 BOOST_AUTO_TEST_CASE(concurrent_writers_lose_nothing) {

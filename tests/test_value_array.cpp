@@ -117,8 +117,8 @@ BOOST_AUTO_TEST_CASE(array_constructors_follow_python) {
   BOOST_CHECK_EQUAL(from_list.size(), 3u);
   BOOST_CHECK_EQUAL(from_list[0], 7);
 
-  BOOST_CHECK_THROW((void)listed.at(5), std::out_of_range);
-  BOOST_CHECK_THROW((void)listed.load(99), std::out_of_range);
+  BOOST_CHECK_THROW((void)listed.at(5), mp::IndexError);
+  BOOST_CHECK_THROW((void)listed.load(99), mp::IndexError);
   listed.store(0, 9);
   BOOST_CHECK_EQUAL(listed.load(0), 9);
 }

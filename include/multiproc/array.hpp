@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include <multiproc/detail/sync/cells.hpp>
+#include <multiproc/error.hpp>
 
 namespace multiproc {
 
@@ -106,7 +107,7 @@ class BasicArray : public detail::Cells<T, Locked> {
  private:
   [[nodiscard]] std::size_t checked(std::size_t i) const {
     if (i >= size()) {
-      throw std::out_of_range("multiproc::Array: index " + std::to_string(i) + " out of range for size " +
+      throw IndexError("multiproc::Array: index " + std::to_string(i) + " out of range for size " +
                               std::to_string(size()));
     }
     return i;

@@ -1,6 +1,16 @@
 #pragma once
-// Every error multiproc raises on purpose derives from multiproc::Error. Failures of the operating
-// system itself (ENOMEM, EACCES, ...) are std::system_error carrying the errno.
+// The error policy, followed by every call of the library:
+//   * every error multiproc raises on purpose is a multiproc::Error (a std::runtime_error), of the
+//     class below that names what went wrong; where Python's multiprocessing raises a built-in
+//     exception, the class has its name: ValueError, KeyError, IndexError;
+//   * a failure of the operating system itself (ENOMEM, EACCES, EMFILE, ...) that the library
+//     cannot turn into one of those is a std::system_error carrying the errno;
+//   * nothing else escapes: exceptions of the libraries underneath (Boost.Interprocess, cereal)
+//     are translated into one of the two;
+//   * an exception a user's own code throws (a task, a callback, a Process target) is passed on
+//     as it is, or as RemoteError when it was thrown in another process.
+// Messages name the object (its class and, for a named object, its name), what was asked, and why
+// it could not be done.
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +23,15 @@ class MULTIPROC_API Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
   ~Error() override;
 };
+
+// An argument outside what the call accepts (a count below 1, a mode outside 0777...), or a call
+// that the object's state does not allow (joining a Process never started, task_done() once too
+// often, acquiring a Lock the calling thread holds): Python's ValueError (and its AssertionError).
+class MULTIPROC_API ValueError : public Error { public: using Error::Error; ~ValueError() override; };
+// A key a SharedDict does not hold (at, pop without a default): Python's KeyError.
+class MULTIPROC_API KeyError : public Error { public: using Error::Error; ~KeyError() override; };
+// An index outside an Array or SharedList, or pop from an empty SharedList: Python's IndexError.
+class MULTIPROC_API IndexError : public Error { public: using Error::Error; ~IndexError() override; };
 
 // A blocking call ran out of time (Pool results, futures).
 class MULTIPROC_API Timeout : public Error { public: using Error::Error; ~Timeout() override; };
@@ -33,7 +52,7 @@ class MULTIPROC_API InvalidName : public Error { public: using Error::Error; ~In
 // A lock released by a thread that does not hold it (Python raises RuntimeError here).
 class MULTIPROC_API NotOwner : public Error { public: using Error::Error; ~NotOwner() override; };
 // A BoundedSemaphore released more times than it was acquired (Python raises ValueError).
-class MULTIPROC_API TooManyReleases : public Error { public: using Error::Error; ~TooManyReleases() override; };
+class MULTIPROC_API TooManyReleases : public ValueError { public: using ValueError::ValueError; ~TooManyReleases() override; };
 // A Barrier that was aborted, reset under its waiters, or broken by a wait that timed out.
 class MULTIPROC_API BrokenBarrier : public Error { public: using Error::Error; ~BrokenBarrier() override; };
 // A message bigger than the whole queue could ever hold: refused, never truncated.

@@ -8,11 +8,14 @@
 //
 // The thread that acquired a Lock is the one that releases it (as with std::mutex); releasing a
 // Lock one does not hold throws NotOwner, and acquiring it again from the holding thread throws
-// std::system_error(EDEADLK) instead of hanging forever. Use RLock for re-entry.
+// ValueError instead of hanging forever (try_acquire() returns false, as in Python). Use RLock
+// for re-entry.
 #include <pthread.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <string_view>
 
 #include <multiproc/detail/os/deadline.hpp>
@@ -28,11 +31,23 @@ struct LockState {
   // Touched only through pthread calls, which order memory themselves: acquire on lock, release
   // on unlock.
   pthread_mutex_t mutex;
+  // The kernel thread id of the holder, 0 while free. Written (relaxed atomic) by the thread that
+  // has just taken `mutex` at depth 1, and cleared by it before its last unlock; read by release()
+  // to tell the holder from other threads (only the holder can read its own id there), and by
+  // `multiproc inspect` (a snapshot: a holder killed between taking `mutex` and writing this field
+  // shows as free until the next taker recovers the lock).
+  std::uint32_t holder_tid;
+  // How many times the holder has acquired it without releasing (1 for a Lock). Under `mutex`;
+  // read without it by `multiproc inspect` only.
+  std::uint32_t depth;
   // 1 when the current (outermost) acquisition took the lock over from a dead holder, else 0.
-  // Written by the thread that has just acquired `mutex`, read by the holder: plain accesses, both
-  // under `mutex`.
+  // Written by the thread that has just acquired `mutex`, read by the holder, under `mutex`.
   std::uint32_t recovered;
+  std::uint32_t reserved;
 };
+static_assert(std::is_trivially_copyable_v<LockState> && alignof(LockState) == alignof(pthread_mutex_t));
+static_assert(offsetof(LockState, holder_tid) == sizeof(pthread_mutex_t) &&
+              sizeof(LockState) == sizeof(pthread_mutex_t) + 4 * sizeof(std::uint32_t));
 
 namespace detail {
 
@@ -47,6 +62,7 @@ class MULTIPROC_API RobustMutex {
   [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
     return acquire_until(deadline_after(timeout));
   }
+  // False if another thread holds the lock, or if the calling thread does (for a Lock).
   [[nodiscard]] bool try_acquire();
   // Throws NotOwner if the calling thread does not hold the lock.
   void release();

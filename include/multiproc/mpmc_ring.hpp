@@ -9,10 +9,9 @@
 // If a process dies in the middle of try_push, its half-written message is skipped; one that dies
 // in the middle of try_pop loses nothing (the message is either still in the ring or was already
 // its own). Nothing else is lost or delivered twice, and the ring stays usable (see
-// detail/slot_ring.hpp for the algorithm).
+// detail/ring/slot_ring.hpp for the algorithm).
 // The capacity is rounded up to a power of two.
 #include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -24,21 +23,6 @@
 #include <multiproc/segment.hpp>
 
 namespace multiproc {
-
-namespace detail {
-// The segment layout of a slot ring whose control block is `Control` (which begins with a
-// SlotRingControl); checks an opened ring's capacity.
-template <class T, class Control>
-Segment::Layout slot_ring_layout(ObjectKind kind, std::size_t capacity) {
-  return {kind, fingerprint_of<Slot<T>>(), sizeof(Control), alignof(Control),
-          std::bit_ceil(std::max<std::size_t>(capacity, 2))};
-}
-inline void check_ring_capacity(const Segment& segment) {
-  if (!std::has_single_bit(segment.count()) || segment.count() < 2) {
-    throw LayoutMismatch("multiproc: \"" + segment.name() + "\" has a ring capacity that is not a power of two");
-  }
-}
-}  // namespace detail
 
 template <class T>
 class MpmcRing {

@@ -153,7 +153,7 @@ class Connection {
       throw Closed(std::string("multiproc::Pipe::") + operation + ": this end is closed");
     }
     if (!allowed) {
-      throw std::logic_error(std::string("multiproc::Pipe::") + operation + ": this end of a one-way pipe cannot " +
+      throw ValueError(std::string("multiproc::Pipe::") + operation + ": this end of a one-way pipe cannot " +
                              operation);
     }
     detail::hold_end(shared_->end(end_), true);

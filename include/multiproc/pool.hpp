@@ -37,7 +37,9 @@
 #include <vector>
 
 #include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/pool/map_gather.hpp>
 #include <multiproc/detail/pool/pool_core.hpp>
+#include <multiproc/detail/pool/result_state.hpp>
 #include <multiproc/detail/pool/task.hpp>
 #include <multiproc/error.hpp>
 
@@ -45,83 +47,6 @@ namespace multiproc {
 
 class Pool;
 class ProcessPoolExecutor;
-
-namespace detail {
-
-template <class R>
-using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
-
-// The outcome of one call, shared by the handles to it (AsyncResult, Future) and by the pool's
-// thread that completes it. Process-local.
-template <class R>
-class ResultState {
- public:
-  // Once, from the pool's thread (or the submitting thread when the pool refuses the call).
-  void complete(Stored<R>&& value, std::exception_ptr error) {
-    std::vector<std::function<void()>> callbacks;
-    {
-      std::scoped_lock lock(mutex_);
-      if (done_) {
-        return;  // cancelled first
-      }
-      value_ = std::move(value);
-      error_ = std::move(error);
-      done_ = true;
-      callbacks.swap(callbacks_);
-    }
-    ready_.notify_all();
-    for (auto& callback : callbacks) {
-      callback();
-    }
-  }
-  // Runs `callback` once the call is done: at once if it is, else on the thread that completes it.
-  void on_done(std::function<void()> callback) {
-    {
-      std::scoped_lock lock(mutex_);
-      if (!done_) {
-        callbacks_.push_back(std::move(callback));
-        return;
-      }
-    }
-    callback();
-  }
-  void wait() const {
-    std::unique_lock lock(mutex_);
-    ready_.wait(lock, [&] { return done_; });
-  }
-  bool wait_until(std::chrono::steady_clock::time_point deadline) const {
-    std::unique_lock lock(mutex_);
-    return ready_.wait_until(lock, deadline, [&] { return done_; });
-  }
-  [[nodiscard]] bool done() const {
-    std::scoped_lock lock(mutex_);
-    return done_;
-  }
-  [[nodiscard]] std::exception_ptr error() const {
-    std::scoped_lock lock(mutex_);
-    return error_;
-  }
-  // The value, or the failure rethrown. Call once done.
-  R take() const {
-    std::scoped_lock lock(mutex_);
-    if (error_) {
-      std::rethrow_exception(error_);
-    }
-    if constexpr (!std::is_void_v<R>) {
-      return value_;
-    }
-  }
-
- private:
-  mutable std::mutex mutex_;
-  mutable std::condition_variable ready_;
-  bool done_ = false;
-  Stored<R> value_{};
-  std::exception_ptr error_;
-  std::vector<std::function<void()>> callbacks_;
-};
-
-}  // namespace detail
 
 // The result of an asynchronous pool call, as Python's AsyncResult. Copies share one result.
 template <class R>
@@ -149,7 +74,7 @@ class AsyncResult {
   // Whether the call succeeded; std::logic_error if it is not ready (Python raises ValueError).
   [[nodiscard]] bool successful() const {
     if (!state_->done()) {
-      throw std::logic_error("multiproc::AsyncResult::successful: the result is not ready");
+      throw ValueError("multiproc::AsyncResult::successful: the result is not ready");
     }
     return !state_->error();
   }
@@ -386,57 +311,13 @@ class MULTIPROC_API Pool {
     using R = detail::chunk_result_t<F, Input, Unpack>;
     std::vector<Input> all(std::ranges::begin(inputs), std::ranges::end(inputs));
     const std::size_t size = chunksize > 0 ? chunksize : default_chunksize(all.size());
-    // Each chunk's results land in place; the whole map completes when the last chunk does. The
-    // gathering keeps itself alive until then, so that each chunk's callback holds only a pointer
-    // and an index (small enough for std::function to store without allocating).
-    struct Gather {
-      std::mutex mutex;
-      std::vector<std::optional<R>> values;  // by input position
-      std::size_t chunk_size = 0;
-      std::size_t left = 0;
-      std::exception_ptr failure;
-      std::shared_ptr<detail::ResultState<std::vector<R>>> state;
-      std::shared_ptr<Gather> self;
-
-      void chunk_done(std::size_t chunk, detail::TaskOutcome&& outcome) {
-        std::exception_ptr chunk_failure = detail::failure_of(outcome);
-        std::vector<R> chunk_values;
-        if (!chunk_failure) {
-          try {
-            chunk_values = decode<std::vector<R>>(outcome.payload);
-          } catch (...) {
-            chunk_failure = std::current_exception();
-          }
-        }
-        std::shared_ptr<Gather> keep;  // declared first: outlives the lock on our own mutex
-        std::scoped_lock lock(mutex);
-        const std::size_t first = chunk * chunk_size;
-        for (std::size_t k = 0; k < chunk_values.size() && first + k < values.size(); ++k) {
-          values[first + k] = std::move(chunk_values[k]);
-        }
-        if (chunk_failure && !failure) {
-          failure = chunk_failure;
-        }
-        if (--left == 0) {
-          keep = std::move(self);
-          std::vector<R> flat;
-          if (!failure) {
-            flat.reserve(values.size());
-            for (auto& value : values) {
-              flat.push_back(std::move(*value));
-            }
-          }
-          state->complete(std::move(flat), failure);
-        }
-      }
-    };
     const std::size_t count = (all.size() + size - 1) / size;
     auto state = std::make_shared<detail::ResultState<std::vector<R>>>();
     if (count == 0) {
       state->complete({}, nullptr);
       return AsyncResult<std::vector<R>>(state);
     }
-    auto gather = std::make_shared<Gather>();
+    auto gather = std::make_shared<detail::MapGather<R>>();
     gather->values.resize(all.size());
     gather->chunk_size = size;
     gather->left = count;

@@ -98,7 +98,7 @@ class MULTIPROC_API Process {
   explicit Process(main_process_t);
   static Process* const main_process_;  // "MainProcess"
 
-  [[noreturn]] void run_in_child();
+  [[noreturn]] void run_in_child(pid_t parent);
   bool join_until(Clock::time_point deadline);
   bool try_reap();
   void record(int wait_status);

@@ -8,7 +8,7 @@
 //   q.close();                     // puts throw Closed; gets drain what is left, then throw Closed
 //
 // Messages of a trivially copyable T travel as their bytes through a lock-free ring of slots (see
-// detail/slot_ring.hpp); any other T (std::string, std::vector, user types with `serialize`) is
+// detail/ring/slot_ring.hpp); any other T (std::string, std::vector, user types with `serialize`) is
 // serialised by the codec into a ring of variable-size records guarded by a robust Lock.
 // A caller that must wait spins for a few microseconds, then sleeps on a futex; it is woken only
 // when there is something for it. A put or get that does not wait makes no system call.
@@ -31,135 +31,17 @@
 #include <vector>
 
 #include <multiproc/codec.hpp>
-#include <multiproc/detail/ring/locked_record_ring.hpp>
-#include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/channel/queue_backends.hpp>
 #include <multiproc/detail/channel/queue_signals.hpp>
+#include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/detail/os/ready_bridge.hpp>
-#include <multiproc/detail/ring/slot_ring.hpp>
 #include <multiproc/error.hpp>
-#include <multiproc/mpmc_ring.hpp>
 #include <multiproc/segment.hpp>
 
 namespace multiproc {
 
 template <class T>
 class Connection;
-
-namespace detail {
-
-// Control blocks: the ring's, then the signals on their own cache line.
-struct SlotQueueControl {
-  SlotRingControl ring;
-  alignas(64) QueueSignals signals;
-};
-struct ByteQueueControl {
-  ByteRingControl ring;
-  alignas(64) QueueSignals signals;
-};
-
-// Trivially copyable messages: the lock-free slot ring.
-template <class T>
-class SlotBackend {
- public:
-  SlotBackend(const Where& where, std::size_t capacity)
-      : segment_(where, slot_ring_layout<T, SlotQueueControl>(ObjectKind::queue, capacity), [](Segment&) {}),
-        ring_((check_ring_capacity(segment_), &control().ring), static_cast<Slot<T>*>(segment_.elements()),
-              segment_.count()) {}
-
-  using Taken = T;  // what try_get hands back
-  // What a put hands to try_put: the value itself.
-  static const T& encoded(const T& value) noexcept { return value; }
-  Attempted try_put(const T& value) noexcept { return ring_.try_push(value) ? Attempted::done : Attempted::blocked; }
-  Attempted try_get(std::optional<T>& out) noexcept {
-    RingBlock why = RingBlock::none;
-    out = ring_.try_pop(&why);
-    if (out) {
-      return Attempted::done;
-    }
-    return why == RingBlock::stalled ? Attempted::stalled : Attempted::blocked;
-  }
-  static T decoded(T&& value) noexcept { return std::move(value); }
-
-  [[nodiscard]] std::size_t size() const noexcept { return ring_.size_approx(); }
-  // size(), from what does not move with this handle (the shared control block).
-  [[nodiscard]] std::function<std::size_t()> size_probe() const {
-    return [control = &control().ring, capacity = ring_.capacity()] { return SlotRing<T>::size_of(*control, capacity); };
-  }
-  [[nodiscard]] std::size_t capacity() const noexcept { return ring_.capacity(); }
-  [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
-  [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
-
- private:
-  [[nodiscard]] SlotQueueControl& control() const noexcept { return *static_cast<SlotQueueControl*>(segment_.prefix()); }
-
-  Segment segment_;
-  SlotRing<T> ring_;
-};
-
-// Other messages: encoded by the codec into a byte ring of `capacity` x `typical_bytes` bytes.
-template <class T>
-class ByteBackend {
- public:
-  static constexpr std::size_t typical_bytes = 256;
-
-  // `ring_bytes` 0: room for `capacity` messages of typical_bytes.
-  ByteBackend(const Where& where, std::size_t capacity, std::size_t ring_bytes = 0)
-      : segment_(where,
-                 {ObjectKind::byte_queue, fingerprint_of<std::byte>(), sizeof(ByteQueueControl),
-                  alignof(ByteQueueControl),
-                  ring_bytes != 0 ? (ring_bytes + 7) / 8 * 8
-                                  : ByteRing::record_bytes(typical_bytes) * std::max<std::size_t>(capacity, 1)},
-                 [capacity](Segment& s) {
-                   ByteRing::initialise(static_cast<ByteQueueControl*>(s.prefix())->ring, std::max<std::size_t>(capacity, 1),
-                                        fingerprint_of<T>().name_hash);
-                 }),
-        ring_(control().ring, static_cast<std::byte*>(segment_.elements()), segment_.count()) {
-    if (control().ring.message_type != fingerprint_of<T>().name_hash || segment_.count() % 8 != 0 ||
-        segment_.count() == 0) {
-      throw LayoutMismatch("multiproc::Queue: \"" + segment_.name() + "\" holds messages of another type");
-    }
-  }
-
-  using Taken = T;  // what try_get hands back: the message, decoded
-  // Encoded once per put, into a buffer of the calling thread, then copied by each try.
-  static std::span<const std::byte> encoded(const T& value) {
-    thread_local std::vector<std::byte> buffer;
-    encode(value, buffer);
-    return buffer;
-  }
-  Attempted try_put(std::span<const std::byte> bytes) { return ring_.try_write(bytes); }
-  // Reads into a buffer of the calling thread, kept (and its capacity with it) for the next read,
-  // and decodes from there.
-  Attempted try_get(std::optional<T>& out) {
-    thread_local std::vector<std::byte> buffer;
-    const Attempted result = ring_.try_read(buffer);
-    if (result == Attempted::done) {
-      out = decode<T>(buffer);
-    }
-    return result;
-  }
-  static T decoded(T&& value) noexcept { return std::move(value); }
-
-  [[nodiscard]] std::size_t size() const noexcept { return ring_.messages(); }
-  // size(), from what does not move with this handle (the shared control block).
-  [[nodiscard]] std::function<std::size_t()> size_probe() const {
-    return [control = &control().ring] { return ByteRing::messages_in(*control); };
-  }
-  [[nodiscard]] std::size_t capacity() const noexcept { return ring_.max_messages(); }
-  [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
-  [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
-
- private:
-  [[nodiscard]] ByteQueueControl& control() const noexcept { return *static_cast<ByteQueueControl*>(segment_.prefix()); }
-
-  Segment segment_;
-  ByteRing ring_;
-};
-
-template <class T>
-using QueueBackend = std::conditional_t<bitwise_message<T>, SlotBackend<T>, ByteBackend<T>>;
-
-}  // namespace detail
 
 template <class T>
 class Queue {
@@ -270,7 +152,7 @@ class Queue {
       uncount_task();
       throw;
     }
-    detail::announce(backend_.signals(), detail::Side::consumer);
+    detail::ring_doorbell(backend_.signals(), detail::Side::consumer);
     return true;
   }
 
@@ -284,7 +166,7 @@ class Queue {
       }
       return std::nullopt;
     }
-    detail::announce(backend_.signals(), detail::Side::producer);
+    detail::ring_doorbell(backend_.signals(), detail::Side::producer);
     return backend_.decoded(std::move(*taken));
   }
 
@@ -350,7 +232,7 @@ class JoinableQueue : public Queue<T> {
   // often than messages were put (Python raises ValueError).
   void task_done() {
     if (!detail::finish_task(this->signals())) {
-      throw std::logic_error("multiproc::JoinableQueue::task_done: called more times than there were messages");
+      throw ValueError("multiproc::JoinableQueue::task_done: called more times than there were messages");
     }
   }
   // Blocks until every message put has been marked done.

@@ -62,12 +62,6 @@ MULTIPROC_API std::vector<SegmentInfo> list_segments();
 // One named object. Throws InvalidName or NotFound.
 MULTIPROC_API SegmentInfo describe_segment(std::string_view name);
 
-// One piece of an object's live state.
-struct StateField {
-  std::string key;  // e.g. "depth", "held_by_pid"
-  std::variant<std::uint64_t, std::int64_t, double, bool, std::string> value;
-};
-
 // The live state of a named object, by kind: for a queue or ring its capacity, depth, whether it
 // is closed and whether producers or consumers are asleep; for a lock whether it is held and by
 // which thread id; for a semaphore or event its count or flag and sleepers; for a value or array

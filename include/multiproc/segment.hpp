@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <typeinfo>
+#include <variant>
 
 #include <multiproc/export.hpp>
 
@@ -167,6 +168,13 @@ struct SegmentHeader {
 inline constexpr std::uint32_t segment_magic = 0x4d505347;      // "MPSG"
 inline constexpr std::uint32_t segment_abandoned = 0x4d504142;  // "MPAB"
 inline constexpr std::uint32_t segment_layout_version = 1;
+
+// One piece of a named object's live state, as `multiproc inspect` (inspect_segment in
+// <multiproc/registry.hpp>) reports it; each kind of object says what its state is.
+struct StateField {
+  std::string key;  // e.g. "depth", "held_by_pid"
+  std::variant<std::uint64_t, std::int64_t, double, bool, std::string> value;
+};
 
 // ---- Segment ------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@
 
 #include <multiproc/codec.hpp>
 #include <multiproc/detail/store/shared_store.hpp>
+#include <multiproc/error.hpp>
 #include <multiproc/segment.hpp>
 
 namespace multiproc {
@@ -53,7 +54,7 @@ class SharedDict {
   [[nodiscard]] V at(const K& key) {
     auto value = get(key);
     if (!value) {
-      throw std::out_of_range("multiproc::SharedDict: no such key");
+      throw KeyError("multiproc::SharedDict: no such key");
     }
     return std::move(*value);
   }

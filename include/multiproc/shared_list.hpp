@@ -20,6 +20,7 @@
 
 #include <multiproc/codec.hpp>
 #include <multiproc/detail/store/shared_store.hpp>
+#include <multiproc/error.hpp>
 #include <multiproc/segment.hpp>
 
 namespace multiproc {
@@ -63,7 +64,7 @@ class SharedList {
       locked.erase(index(n - 1));
     });
     if (!value) {
-      throw std::out_of_range("multiproc::SharedList::pop: the list is empty");
+      throw IndexError("multiproc::SharedList::pop: the list is empty");
     }
     return std::move(*value);
   }
@@ -71,7 +72,7 @@ class SharedList {
   [[nodiscard]] T operator[](std::size_t i) {
     std::vector<std::byte> bytes;
     if (!store_.get(index(i), bytes)) {
-      throw std::out_of_range("multiproc::SharedList: index " + std::to_string(i) + " out of range");
+      throw IndexError("multiproc::SharedList: index " + std::to_string(i) + " out of range");
     }
     return decode<T>(bytes);
   }
@@ -83,7 +84,7 @@ class SharedList {
       if (inside) locked.set(index(i), encode(value));
     });
     if (!inside) {
-      throw std::out_of_range("multiproc::SharedList::set: index " + std::to_string(i) + " out of range");
+      throw IndexError("multiproc::SharedList::set: index " + std::to_string(i) + " out of range");
     }
   }
 

@@ -8,41 +8,47 @@
 //
 // Never blocks and never makes a system call. The capacity is rounded up to a power of two.
 // A producer killed in the middle of try_push leaves nothing half-written visible: the slot only
-// counts once `head` moves past it.
+// counts once `write_pos` moves past it.
 #include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
 
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/segment.hpp>
 
 namespace multiproc {
 
-// Shared control block, before the slots. Fixed layout, trivially copyable. `head` and `tail`
+// Shared control block, before the slots. Fixed layout, trivially copyable. The two positions
 // live on separate cache lines so the two sides never write the same line.
 struct SpscControl {
   // Next position to write. Written only by the producer, with release after the slot's bytes;
   // read by the consumer with acquire, so the slot is complete when the consumer sees it.
-  alignas(64) std::uint64_t head;
+  alignas(detail::cache_line) std::uint64_t write_pos;
   // Next position to read. Written only by the consumer, with release after it copied the slot
   // out; read by the producer with acquire, so the slot is free when the producer reuses it.
-  alignas(64) std::uint64_t tail;
+  alignas(detail::cache_line) std::uint64_t read_pos;
 };
+static_assert(sizeof(SpscControl) == 2 * detail::cache_line && alignof(SpscControl) == detail::cache_line);
+static_assert(detail::on_separate_lines(offsetof(SpscControl, write_pos), offsetof(SpscControl, read_pos)));
+static_assert(detail::atomic_across_processes<std::uint64_t>);
 
-// The algorithm (Lamport's ring with cached indices): positions grow without bound; position p
+// The algorithm (Lamport's ring with cached positions): positions grow without bound; position p
 // lives in slot p & (capacity - 1).
-// Invariants: tail <= head <= tail + capacity; slots [tail, head) hold published values; only the
-// producer writes head and slots in [head, tail + capacity); only the consumer writes tail.
+// Invariants: read_pos <= write_pos <= read_pos + capacity; slots [read_pos, write_pos) hold
+// published values; only the producer writes write_pos and the slots in [write_pos, read_pos +
+// capacity); only the consumer writes read_pos.
 // Each side keeps, in its own process-local handle, the last value it read of the other side's
-// index, and re-reads the shared one only when that cached value says full (or empty): most calls
-// touch only the slot and their own index.
-// Indices read from shared memory are never used unmasked, so a corrupt peer cannot make either
+// position, and re-reads the shared one only when that cached value says full (or empty): most
+// calls touch only the slot and their own position.
+// Positions read from shared memory are never used unmasked, so a corrupt peer cannot make either
 // side access outside the slots.
 template <class T>
 class SpscRing {
@@ -57,49 +63,59 @@ class SpscRing {
 
   // Producer only. False when full.
   [[nodiscard]] bool try_push(const T& value) noexcept {
-    std::atomic_ref<std::uint64_t> head(control_->head);
-    const std::uint64_t position = head.load(std::memory_order_relaxed);  // we are its only writer
-    if (position - cached_tail_ >= capacity()) {
-      cached_tail_ = std::atomic_ref<std::uint64_t>(control_->tail).load(std::memory_order_acquire);
-      if (position - cached_tail_ >= capacity()) {
+    auto write_pos = detail::shared_atomic(control_->write_pos);
+    const std::uint64_t position = write_pos.load(std::memory_order_relaxed);  // we are its only writer
+    if (position - cached_read_pos_ >= capacity()) {
+      cached_read_pos_ = detail::shared_atomic(control_->read_pos).load(std::memory_order_acquire);
+      if (position - cached_read_pos_ >= capacity()) {
         return false;
       }
     }
     slots_[position & mask_] = value;
-    head.store(position + 1, std::memory_order_release);
+    write_pos.store(position + 1, std::memory_order_release);
     return true;
   }
 
   // Consumer only. Empty when there is nothing to take.
   [[nodiscard]] std::optional<T> try_pop() noexcept {
-    std::atomic_ref<std::uint64_t> tail(control_->tail);
-    const std::uint64_t position = tail.load(std::memory_order_relaxed);  // we are its only writer
-    if (position >= cached_head_) {
-      cached_head_ = std::atomic_ref<std::uint64_t>(control_->head).load(std::memory_order_acquire);
-      if (position >= cached_head_) {
+    auto read_pos = detail::shared_atomic(control_->read_pos);
+    const std::uint64_t position = read_pos.load(std::memory_order_relaxed);  // we are its only writer
+    if (position >= cached_write_pos_) {
+      cached_write_pos_ = detail::shared_atomic(control_->write_pos).load(std::memory_order_acquire);
+      if (position >= cached_write_pos_) {
         return std::nullopt;
       }
     }
     T value = slots_[position & mask_];
-    tail.store(position + 1, std::memory_order_release);
+    read_pos.store(position + 1, std::memory_order_release);
     return value;
   }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
   // Exact when neither side is moving; otherwise a value that was true a moment ago.
   [[nodiscard]] std::size_t size_approx() const noexcept {
-    const std::uint64_t tail = std::atomic_ref<std::uint64_t>(control_->tail).load(std::memory_order_acquire);
-    const std::uint64_t head = std::atomic_ref<std::uint64_t>(control_->head).load(std::memory_order_acquire);
-    return head > tail ? static_cast<std::size_t>(std::min<std::uint64_t>(head - tail, capacity())) : 0;
+    const std::uint64_t read_pos = detail::shared_atomic(control_->read_pos).load(std::memory_order_acquire);
+    const std::uint64_t write_pos = detail::shared_atomic(control_->write_pos).load(std::memory_order_acquire);
+    return write_pos > read_pos ? static_cast<std::size_t>(std::min<std::uint64_t>(write_pos - read_pos, capacity())) : 0;
   }
   // Empty for an anonymous ring.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
 
  private:
+  // `capacity` rounded up to a power of two.
+  static std::size_t rounded_capacity(std::size_t capacity) {
+    constexpr std::size_t largest = std::size_t{1} << (std::numeric_limits<std::size_t>::digits - 1);
+    if (capacity > largest) {
+      throw ValueError("multiproc::SpscRing: a capacity of " + std::to_string(capacity) + " is too large (at most " +
+                       std::to_string(largest) + ")");
+    }
+    return std::bit_ceil(std::max<std::size_t>(capacity, 1));
+  }
+
   SpscRing(const Where& where, std::size_t capacity)
       : segment_(where,
                  {ObjectKind::spsc_ring, fingerprint_of<T>(), sizeof(SpscControl), alignof(SpscControl),
-                  std::bit_ceil(std::max<std::size_t>(capacity, 1))},
+                  rounded_capacity(capacity)},
                  [](Segment&) {}),  // zero-filled memory is an empty ring
         control_(static_cast<SpscControl*>(segment_.prefix())),
         slots_(static_cast<T*>(segment_.elements())),
@@ -113,8 +129,8 @@ class SpscRing {
   SpscControl* control_;
   T* slots_;
   std::size_t mask_;                // capacity - 1, from the segment's (checked) element count
-  std::uint64_t cached_tail_ = 0;   // producer's last reading of control_->tail
-  std::uint64_t cached_head_ = 0;   // consumer's last reading of control_->head
+  std::uint64_t cached_read_pos_ = 0;   // producer's last reading of control_->read_pos
+  std::uint64_t cached_write_pos_ = 0;  // consumer's last reading of control_->write_pos
 };
 
 }  // namespace multiproc

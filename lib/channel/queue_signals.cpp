@@ -1,5 +1,4 @@
 #include <multiproc/detail/channel/queue_signals.hpp>
-#include <multiproc/detail/os/ready_bridge.hpp>
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -10,13 +9,15 @@
 #include <multiproc/detail/os/liveness.hpp>
 #include <multiproc/error.hpp>
 
+#include <multiproc/detail/os/doorbell.hpp>
+
 #include "os/futex.hpp"
 
 namespace multiproc::detail {
 
 namespace {
 
-std::uint32_t& signal_word(QueueSignals& s, Side side) { return side == Side::consumer ? s.data_signal : s.room_signal; }
+std::uint32_t& signal_word(QueueSignals& s, Side side) { return side == Side::consumer ? s.data_rings : s.room_rings; }
 std::uint32_t& waiting_flag(QueueSignals& s, Side side) {
   return side == Side::consumer ? s.consumers_waiting : s.producers_waiting;
 }
@@ -28,9 +29,11 @@ constexpr auto stalled_recheck = std::chrono::milliseconds(5);
 long membarrier(int command) noexcept { return ::syscall(SYS_membarrier, command, 0, 0); }
 
 // The pid that registered for global expedited membarriers: registration belongs to a process,
-// so a forked child registers anew. 0: not yet; 1: the kernel refused (use seq_cst fences).
+// so a forked child registers anew. 0: not yet; `refused`: the kernel refused (use seq_cst
+// fences). No pid takes either value (pids are 1 to 2^22), so PID 1 (a container's entrypoint)
+// registers like any other.
 std::atomic<std::uint32_t> registered_pid{0};
-constexpr std::uint32_t refused = 1;
+constexpr std::uint32_t refused = UINT32_MAX;
 
 // The waiter's half of the barrier pair: after raising its flag, before its last check.
 void full_barrier_everywhere() noexcept {
@@ -62,7 +65,7 @@ bool light_barriers() noexcept {
 
 bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline) {
   std::uint32_t& word = signal_word(signals, side);
-  std::atomic_ref<std::uint32_t> waiting(waiting_flag(signals, side));
+  auto waiting = shared_atomic(waiting_flag(signals, side));
   for (bool spun = false;; spun = true) {
     Attempted result = attempt();
     if (result == Attempted::done) {
@@ -79,7 +82,7 @@ bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadl
     }
     // acquire: pairs with the waker's seq_cst bump; read before we raise the flag, so a bump made
     // after our last check below makes the futex wait return at once.
-    const std::uint32_t seen = std::atomic_ref<std::uint32_t>(word).load(std::memory_order_acquire);
+    const std::uint32_t seen = shared_atomic(word).load(std::memory_order_acquire);
     waiting.exchange(1, std::memory_order_seq_cst);
     full_barrier_everywhere();
     result = attempt();
@@ -96,27 +99,27 @@ bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadl
 void wake_waiters(QueueSignals& signals, Side side) noexcept {
   // Only the caller that lowers the flag makes the system call; the sleepers it wakes raise it
   // again if they must sleep again.
-  if (std::atomic_ref<std::uint32_t>(waiting_flag(signals, side)).exchange(0, std::memory_order_acq_rel) != 0) {
+  if (shared_atomic(waiting_flag(signals, side)).exchange(0, std::memory_order_acq_rel) != 0) {
     std::uint32_t& word = signal_word(signals, side);
-    std::atomic_ref<std::uint32_t>(word).fetch_add(1, std::memory_order_seq_cst);
+    shared_atomic(word).fetch_add(1, std::memory_order_seq_cst);
     futex_wake(&word, INT_MAX);
   }
 }
 
 void close(QueueSignals& signals) noexcept {
-  std::atomic_ref<std::uint32_t>(signals.closed).store(1, std::memory_order_seq_cst);
+  shared_atomic(signals.closed).store(1, std::memory_order_seq_cst);
   for (const Side side : {Side::consumer, Side::producer}) {
-    std::atomic_ref<std::uint32_t>(signal_word(signals, side)).fetch_add(1, std::memory_order_seq_cst);
+    shared_atomic(signal_word(signals, side)).fetch_add(1, std::memory_order_seq_cst);
     futex_wake(&signal_word(signals, side), INT_MAX);
   }
 }
 
 void add_task(QueueSignals& signals) noexcept {
-  std::atomic_ref<std::uint32_t>(signals.unfinished_tasks).fetch_add(1, std::memory_order_seq_cst);
+  shared_atomic(signals.unfinished_tasks).fetch_add(1, std::memory_order_seq_cst);
 }
 
 bool finish_task(QueueSignals& signals) noexcept {
-  std::atomic_ref<std::uint32_t> unfinished(signals.unfinished_tasks);
+  auto unfinished = shared_atomic(signals.unfinished_tasks);
   std::uint32_t seen = unfinished.load(std::memory_order_relaxed);
   do {
     if (seen == 0) {
@@ -124,15 +127,15 @@ bool finish_task(QueueSignals& signals) noexcept {
     }
   } while (!unfinished.compare_exchange_weak(seen, seen - 1, std::memory_order_seq_cst, std::memory_order_relaxed));
   if (seen == 1) {
-    wake_sleepers(signals.unfinished_tasks, signals.joiners_sleeping, INT_MAX);
+    ring_doorbell(signals.unfinished_tasks, signals.joiners_sleeping, INT_MAX);
   }
   return true;
 }
 
 bool wait_tasks_done(QueueSignals& signals, Deadline deadline) {
-  std::atomic_ref<std::uint32_t> unfinished(signals.unfinished_tasks);
+  auto unfinished = shared_atomic(signals.unfinished_tasks);
   for (std::uint32_t seen; (seen = unfinished.load(std::memory_order_acquire)) != 0;) {
-    if (!sleep_while_equal(signals.unfinished_tasks, signals.joiners_sleeping, seen, deadline)) {
+    if (!wait_at_doorbell(signals.unfinished_tasks, signals.joiners_sleeping, seen, deadline)) {
       return unfinished.load(std::memory_order_acquire) == 0;
     }
   }

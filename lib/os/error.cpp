@@ -6,6 +6,9 @@ namespace multiproc {
 
 // Out-of-line destructors anchor each class's vtable and type_info in libmultiproc.so.
 Error::~Error() = default;
+ValueError::~ValueError() = default;
+KeyError::~KeyError() = default;
+IndexError::~IndexError() = default;
 Timeout::~Timeout() = default;
 Empty::~Empty() = default;
 Full::~Full() = default;

@@ -43,25 +43,4 @@ const bool several_cpus = std::thread::hardware_concurrency() > 1;
 
 bool spinning_helps() noexcept { return several_cpus; }
 
-bool sleep_while_equal(std::uint32_t& word, std::uint32_t& sleepers, std::uint32_t expected, Deadline deadline,
-                       Recheck recheck, Spin spin) noexcept {
-  const std::atomic_ref<const std::uint32_t> value(word);
-  if (spin == Spin::first && spin_until([&] { return value.load(std::memory_order_relaxed) != expected; }, deadline)) {
-    return true;
-  }
-  std::atomic_ref<std::uint32_t> count(sleepers);
-  count.fetch_add(1, std::memory_order_seq_cst);
-  const Deadline slice_end = recheck == Recheck::periodically ? next_recheck(deadline) : deadline;
-  const bool in_time = futex_wait_until(&word, expected, slice_end == Deadline::max() ? nullptr : &slice_end) ||
-                       slice_end < deadline;
-  count.fetch_sub(1, std::memory_order_relaxed);  // only a hint for wakers; nothing is published by it
-  return in_time;
-}
-
-void wake_sleepers(std::uint32_t& word, std::uint32_t& sleepers, int how_many) noexcept {
-  if (std::atomic_ref<std::uint32_t>(sleepers).load(std::memory_order_seq_cst) != 0) {
-    futex_wake(&word, how_many);
-  }
-}
-
 }  // namespace multiproc::detail

@@ -69,7 +69,7 @@ bool spin_until(Ready&& ready, Deadline deadline) {
 }
 
 // How long a waiter sleeps before it looks again by itself, in case the wake meant for it went to a
-// process killed before it could act (see sleep_while_equal, and RobustMutex::acquire_until).
+// process killed before it could act (see Recheck in doorbell.hpp, and RobustMutex::acquire_until).
 // Costs a blocked waiter one system call per slice; bounds what such a loss can cost.
 inline constexpr auto lost_wake_recheck = std::chrono::milliseconds(100);
 
@@ -78,32 +78,5 @@ inline Deadline next_recheck(Deadline deadline) noexcept {
   const Deadline now = Clock::now();
   return deadline - now > lost_wake_recheck ? now + lost_wake_recheck : deadline;
 }
-
-// The sleeping half of the primitives built on a futex word plus a count of sleepers.
-// Spins briefly (20 us at most), then sleeps while `word` holds `expected`, counting itself in `sleepers` meanwhile, until woken, a
-// signal, or `deadline`; returns false only when the deadline has passed. Callers re-check their
-// condition in a loop (wakes may be spurious).
-//
-// Pairing with the waking half, wake_sleepers(): the sleeper increments `sleepers` (seq_cst) and
-// then the kernel compares `word` under its own full barrier; the waker changes `word` with a
-// seq_cst read-modify-write and then reads `sleepers` (seq_cst). Either the waker sees the sleeper
-// counted and wakes it, or the sleeper's kernel comparison sees the new word and does not sleep:
-// a wake cannot be lost. A sleeper that dies leaves `sleepers` one too high, which costs later
-// wakers a needless system call and nothing else.
-// One loss remains that no ordering can prevent: a waker that wakes fewer sleepers than wait (a
-// Semaphore's release) hands its wake to a process that may be killed before it acts on it, while
-// the others sleep on. Callers of that kind pass Recheck::periodically: the sleeper then never
-// sleeps longer than lost_wake_recheck at a time, returning true ("look again") after each slice.
-// (A Condition may not: its waiters cannot tell a notify(1) meant for another from their own, so a
-// notification taken by a waiter that dies is lost, as in Python.)
-// Spin::never: sleep at once, for a waiter whose partner is usually busy elsewhere (spinning would
-// take a CPU it needs).
-enum class Recheck { never, periodically };
-enum class Spin { first, never };
-bool sleep_while_equal(std::uint32_t& word, std::uint32_t& sleepers, std::uint32_t expected, Deadline deadline,
-                       Recheck recheck = Recheck::never, Spin spin = Spin::first) noexcept;
-
-// The waking half: call after changing `word`. Makes a system call only if someone sleeps.
-void wake_sleepers(std::uint32_t& word, std::uint32_t& sleepers, int how_many) noexcept;
 
 }  // namespace multiproc::detail

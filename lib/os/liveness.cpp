@@ -16,8 +16,14 @@ namespace {
 // Relaxed: every thread of a process computes the same value, so any thread may store it and a
 // stale 0 only costs one getpid(); the fork handler resets it in the child's only thread.
 std::atomic<std::uint32_t> cached_pid{0};
+// The calling thread's id; 0 until it is first asked for. Reset in a forked child, whose only
+// thread has a new id.
+thread_local std::uint32_t cached_tid = 0;
 
-void forget_pid() noexcept { cached_pid.store(0, std::memory_order_relaxed); }
+void forget_pid() noexcept {
+  cached_pid.store(0, std::memory_order_relaxed);
+  cached_tid = 0;
+}
 
 // Registered when the library is loaded, before any thread exists (see futex.cpp's several_cpus:
 // no lazily initialised static may be reachable from a forked child).
@@ -32,6 +38,13 @@ std::uint32_t current_pid() noexcept {
     cached_pid.store(pid, std::memory_order_relaxed);
   }
   return pid;
+}
+
+std::uint32_t current_tid() noexcept {
+  if (cached_tid == 0) {
+    cached_tid = static_cast<std::uint32_t>(::gettid());
+  }
+  return cached_tid;
 }
 
 bool process_is_alive(std::uint32_t pid) noexcept {
@@ -54,6 +67,16 @@ bool process_is_alive(std::uint32_t pid) noexcept {
   }
   const char state = line[after_name + 2];
   return state != 'Z' && state != 'X';
+}
+
+std::uint32_t process_of_thread(std::uint32_t tid) {
+  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("Tgid:", 0) == 0) {
+      return static_cast<std::uint32_t>(std::stoul(line.substr(5)));
+    }
+  }
+  return 0;
 }
 
 }  // namespace multiproc::detail

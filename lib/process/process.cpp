@@ -1,5 +1,7 @@
 #include <multiproc/process.hpp>
 
+#include <multiproc/error.hpp>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -137,11 +139,14 @@ void Process::close_pidfd() noexcept {
 
 void Process::start() {
   if (pid_ != 0) {
-    throw std::logic_error("multiproc::Process::start: " + name_ + " was already started");
+    throw ValueError("multiproc::Process::start: " + name_ + " was already started");
   }
   reap_abandoned();
   flush_stdio();
   Family& f = family();
+  // Read before fork: the child cannot learn it later with getppid(), which says 1 (or a
+  // subreaper) once this process has died, possibly before the child's first instruction.
+  const pid_t parent = ::getpid();
   pid_t pid = 0;
   {
     // Holding the mutex across fork() means no other thread holds it at that instant, so the
@@ -153,26 +158,26 @@ void Process::start() {
     }
   }
   if (pid == 0) {
-    run_in_child();
+    run_in_child(parent);
   }
   if (pid < 0) {
     throw system_error("fork failed");
   }
   pid_ = pid;
-  parent_pid_ = ::getpid();
+  parent_pid_ = parent;
   // Without pidfds (Linux < 5.3, valgrind, some sandboxes) everything still works: signals go
   // through kill(2), safe on our own unreaped child (its pid cannot be recycled before we reap it),
   // and join(timeout) polls instead of sleeping on the pidfd.
   pidfd_ = ::pidfd_open(pid, 0);
 }
 
-void Process::run_in_child() {
+void Process::run_in_child(pid_t parent) {
   Family& f = family();
   f.identity = identity_;
   f.children_named.store(0, std::memory_order_relaxed);
   f.current = this;
   pid_ = ::getpid();
-  parent_pid_ = ::getppid();
+  parent_pid_ = parent;
   pidfd_ = -1;
   int code = 1;
   try {
@@ -195,10 +200,10 @@ void Process::run() {
 
 void Process::require_started(const char* operation) const {
   if (pid_ == 0) {
-    throw std::logic_error(std::string("multiproc::Process::") + operation + ": " + name_ + " was not started");
+    throw ValueError(std::string("multiproc::Process::") + operation + ": " + name_ + " was not started");
   }
   if (parent_pid_ != ::getpid()) {
-    throw std::logic_error(std::string("multiproc::Process::") + operation + ": only the process that started " +
+    throw ValueError(std::string("multiproc::Process::") + operation + ": only the process that started " +
                            name_ + " may do this");
   }
 }

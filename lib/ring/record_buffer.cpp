@@ -35,10 +35,10 @@ std::size_t RecordBuffer::write_record(std::uint64_t at, std::span<const std::sp
   return record_bytes(length);
 }
 
-std::size_t RecordBuffer::checked_length(std::uint64_t head, std::uint64_t queued, const char* owner) const {
+std::size_t RecordBuffer::checked_length(std::uint64_t at, std::uint64_t queued, const char* owner) const {
   RecordHeader header{};
-  copy_out(head, &header, sizeof header);
-  if (header.inverse != ~header.length || queued > capacity_ || record_bytes(header.length) > queued || head % 8 != 0) {
+  copy_out(at, &header, sizeof header);
+  if (header.inverse != ~header.length || queued > capacity_ || record_bytes(header.length) > queued || at % 8 != 0) {
     std::string what = owner;
     what += ": corrupt record in the ring (length ";
     what += std::to_string(header.length);

@@ -71,7 +71,7 @@ std::optional<Placement> place(const Segment::Layout& layout, std::uint64_t coun
 Placement place_or_throw(const Segment::Layout& layout) {
   auto p = place(layout, layout.count);
   if (!p) {
-    throw std::length_error("multiproc: " + std::to_string(layout.count) + " elements of " +
+    throw ValueError("multiproc: " + std::to_string(layout.count) + " elements of " +
                             std::to_string(layout.element.size) + " bytes do not fit in memory");
   }
   return *p;

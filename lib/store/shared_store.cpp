@@ -324,7 +324,7 @@ namespace {
 Segment::Layout store_layout(std::size_t bytes, const char* what) {
   const std::size_t half = bytes / 2 / 64 * 64;
   if (half < min_half) {
-    throw std::invalid_argument(std::string("multiproc::") + what + ": at least " + std::to_string(2 * min_half) +
+    throw ValueError(std::string("multiproc::") + what + ": at least " + std::to_string(2 * min_half) +
                                 " bytes, not " + std::to_string(bytes));
   }
   const auto kind = std::string_view(what) == "SharedList" ? ObjectKind::shared_list : ObjectKind::shared_dict;

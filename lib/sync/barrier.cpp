@@ -8,7 +8,10 @@
 
 #include <multiproc/error.hpp>
 
+#include <multiproc/detail/os/doorbell.hpp>
+
 #include "os/futex.hpp"
+#include "shm/inspection.hpp"
 
 namespace multiproc {
 
@@ -22,7 +25,7 @@ Barrier::Barrier(const Where& where, int parties)
     : segment_(where, {ObjectKind::barrier, fingerprint_of<BarrierState>()},
                [parties](Segment& s) {
                  if (parties < 1) {
-                   throw std::invalid_argument("multiproc::Barrier: parties must be >= 1, not " +
+                   throw ValueError("multiproc::Barrier: parties must be >= 1, not " +
                                                std::to_string(parties));
                  }
                  BarrierState& state = state_of(s);
@@ -49,7 +52,7 @@ void Barrier::end_generation(bool broken) const {
   state_->ended_broken = broken ? (state_->ended_broken | bit) : (state_->ended_broken & ~bit);
   state_->arrived = 0;
   std::atomic_ref<std::uint32_t>(state_->generation).fetch_add(1, std::memory_order_seq_cst);
-  detail::wake_sleepers(state_->generation, state_->sleepers, INT_MAX);
+  detail::ring_doorbell(state_->generation, state_->sleepers, INT_MAX);
 }
 
 std::size_t Barrier::wait_until(detail::Deadline deadline) {
@@ -69,7 +72,7 @@ std::size_t Barrier::wait_until(detail::Deadline deadline) {
   bool in_time = true;
   // acquire: pairs with end_generation's seq_cst bump; the outcome is then read under the guard.
   while (in_time && current.load(std::memory_order_acquire) == generation) {
-    in_time = detail::sleep_while_equal(state_->generation, state_->sleepers, generation, deadline);
+    in_time = detail::wait_at_doorbell(state_->generation, state_->sleepers, generation, deadline);
   }
   held = hold();
   if (state_->generation == generation) {  // timed out, and our generation is still filling
@@ -110,5 +113,24 @@ int Barrier::n_waiting() const {
   const std::unique_lock<Lock> held = hold();
   return static_cast<int>(state_->arrived);
 }
+
+namespace {
+
+bool inspect_barrier(const detail::SegmentSnapshot& snapshot, detail::FieldList& out) {
+  const auto state = snapshot.element<BarrierState>();
+  if (!state) {
+    return false;
+  }
+  out.add("parties", state->parties);
+  out.add("waiting", state->arrived);
+  out.add("broken", state->broken != 0);
+  out.add("generation", state->generation);
+  return true;
+}
+
+[[maybe_unused]] const bool barrier_inspector_registered =
+    detail::register_inspector(ObjectKind::barrier, {detail::no_element_type, inspect_barrier});
+
+}  // namespace
 
 }  // namespace multiproc

@@ -1,10 +1,16 @@
 #include <multiproc/condition.hpp>
 
+#include <multiproc/error.hpp>
+
 #include <atomic>
 #include <climits>
 #include <stdexcept>
 
+#include <multiproc/detail/os/doorbell.hpp>
+
 #include "os/futex.hpp"
+#include "shm/inspection.hpp"
+#include "sync/lock_inspection.hpp"
 
 namespace multiproc {
 
@@ -42,7 +48,7 @@ bool Condition::wait_until(detail::Deadline deadline) {
   // acquire: pairs with notify's seq_cst bump (a release), although the data itself is published
   // through the lock, which we take again below.
   while (sequence.load(std::memory_order_acquire) == seen) {
-    if (!detail::sleep_while_equal(state_->sequence, state_->sleepers, seen, deadline)) {
+    if (!detail::wait_at_doorbell(state_->sequence, state_->sleepers, seen, deadline)) {
       notified = sequence.load(std::memory_order_acquire) != seen;
       break;
     }
@@ -53,15 +59,39 @@ bool Condition::wait_until(detail::Deadline deadline) {
 
 void Condition::notify(int n) {
   if (n < 1) {
-    throw std::invalid_argument("multiproc::Condition::notify: n must be >= 1");
+    throw ValueError("multiproc::Condition::notify: n must be >= 1");
   }
   std::atomic_ref<std::uint32_t>(state_->sequence).fetch_add(1, std::memory_order_seq_cst);
-  detail::wake_sleepers(state_->sequence, state_->sleepers, n);
+  detail::ring_doorbell(state_->sequence, state_->sleepers, n);
 }
 
 void Condition::notify_all() {
   std::atomic_ref<std::uint32_t>(state_->sequence).fetch_add(1, std::memory_order_seq_cst);
-  detail::wake_sleepers(state_->sequence, state_->sleepers, INT_MAX);
+  detail::ring_doorbell(state_->sequence, state_->sleepers, INT_MAX);
 }
+
+namespace {
+
+bool inspect_condition(const detail::SegmentSnapshot& snapshot, detail::FieldList& out) {
+  const auto state = snapshot.element<ConditionState>();
+  if (!state) {
+    return false;
+  }
+  out.add("notifications", state->sequence);
+  out.add("sleepers", state->sleepers);
+  if (snapshot.header().prefix_bytes >= sizeof(LockState)) {  // it owns its lock
+    const auto lock = snapshot.control<LockState>();
+    if (!lock) {
+      return false;
+    }
+    detail::describe_lock(*lock, false, out, "lock_");
+  }
+  return true;
+}
+
+[[maybe_unused]] const bool condition_inspector_registered =
+    detail::register_inspector(ObjectKind::condition, {detail::no_element_type, inspect_condition});
+
+}  // namespace
 
 }  // namespace multiproc

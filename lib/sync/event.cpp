@@ -3,7 +3,10 @@
 #include <atomic>
 #include <climits>
 
+#include <multiproc/detail/os/doorbell.hpp>
+
 #include "os/futex.hpp"
+#include "shm/inspection.hpp"
 
 namespace multiproc {
 
@@ -16,7 +19,7 @@ bool flag_set(const EventState& state) noexcept {
 // What Event::wait and the ready fd's helper thread both do: true once set, false at the deadline.
 bool wait_set(EventState& state, detail::Deadline deadline) noexcept {
   while (!flag_set(state)) {
-    if (!detail::sleep_while_equal(state.flag, state.sleepers, 0, deadline)) {
+    if (!detail::wait_at_doorbell(state.flag, state.sleepers, 0, deadline)) {
       return flag_set(state);
     }
   }
@@ -37,7 +40,7 @@ int Event::ready_fd() {
     EventState* state = state_;  // in shared memory: stays put when this handle moves
     ready_ = std::make_unique<detail::ReadyBridge>(
         [state](detail::Deadline deadline) { return wait_set(*state, deadline); },
-        [state] { detail::wake_sleepers(state->flag, state->sleepers, INT_MAX); });
+        [state] { detail::ring_doorbell(state->flag, state->sleepers, INT_MAX); });
   }
   return ready_->fd();
 }
@@ -50,7 +53,7 @@ void Event::saw_clear() const noexcept {
 
 void Event::set() {
   if (std::atomic_ref<std::uint32_t>(state_->flag).exchange(1, std::memory_order_seq_cst) == 0) {
-    detail::wake_sleepers(state_->flag, state_->sleepers, INT_MAX);
+    detail::ring_doorbell(state_->flag, state_->sleepers, INT_MAX);
   }
 }
 
@@ -76,5 +79,22 @@ bool Event::wait_until(detail::Deadline deadline) {
   }
   return set;
 }
+
+namespace {
+
+bool inspect_event(const detail::SegmentSnapshot& snapshot, detail::FieldList& out) {
+  const auto state = snapshot.element<EventState>();
+  if (!state) {
+    return false;
+  }
+  out.add("set", state->flag != 0);
+  out.add("sleepers", state->sleepers);
+  return true;
+}
+
+[[maybe_unused]] const bool event_inspector_registered =
+    detail::register_inspector(ObjectKind::event, {detail::no_element_type, inspect_event});
+
+}  // namespace
 
 }  // namespace multiproc

@@ -3,9 +3,12 @@
 #include <cerrno>
 #include <system_error>
 
+#include <multiproc/detail/os/liveness.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/error.hpp>
 
 #include "os/futex.hpp"
+#include "sync/lock_inspection.hpp"
 
 #include <multiproc/detail/os/tsan.hpp>
 #ifdef MULTIPROC_TSAN
@@ -37,27 +40,35 @@ void check(int rc, const char* what) {
   }
 }
 
+// What a call does when the calling thread already holds a (non-recursive) Lock.
+enum class WhenHeld { refuse, report_busy };
+
 // Turns the result of a pthread lock call into "acquired or not", recovering a dead holder's lock.
-bool acquired(LockState& state, int rc) {
+bool acquired(LockState& state, int rc, WhenHeld when_held) {
   switch (rc) {
     case 0:
-      // A nested acquisition of a recursive mutex keeps the outermost one's `recovered`. The
-      // recursion count is glibc's public field of pthread_mutex_t; it is 0 for non-recursive types.
-      if (state.mutex.__data.__count <= 1) {
+      // A nested acquisition of an RLock keeps the outermost one's `recovered`.
+      if (++state.depth == 1) {
         state.recovered = 0;
+        shared_atomic(state.holder_tid).store(current_tid(), std::memory_order_relaxed);
       }
       return true;
     case EOWNERDEAD:
-      // We hold the mutex; marking it consistent keeps it usable after our release.
+      // We hold the mutex, at depth 1 whatever the dead holder's was; marking it consistent keeps it
+      // usable after our release.
       check(pthread_mutex_consistent(&state.mutex), "multiproc: cannot recover a lock whose holder died");
+      state.depth = 1;
       state.recovered = 1;
+      shared_atomic(state.holder_tid).store(current_tid(), std::memory_order_relaxed);
       return true;
     case ETIMEDOUT:
     case EBUSY:
       return false;
     case EDEADLK:
-      throw std::system_error(rc, std::generic_category(),
-                              "multiproc::Lock: this thread already holds the lock (use RLock to re-enter)");
+      if (when_held == WhenHeld::report_busy) {
+        return false;
+      }
+      throw ValueError("multiproc::Lock: this thread already holds the lock (use RLock to re-enter)");
     default:
       throw std::system_error(rc, std::generic_category(), "multiproc: cannot acquire a lock");
   }
@@ -78,7 +89,10 @@ void RobustMutex::initialise(LockState& state, bool recursive) {
   }();
   pthread_mutexattr_destroy(&attr);
   check(rc, "multiproc: cannot initialise a process-shared robust mutex");
+  state.holder_tid = 0;
+  state.depth = 0;
   state.recovered = 0;
+  state.reserved = 0;
 }
 
 RobustMutex::RobustMutex(const Where& where, ObjectKind kind)
@@ -90,7 +104,9 @@ RobustMutex::RobustMutex(LockState& borrowed) noexcept : state_(&borrowed) {}
 
 void RobustMutex::acquire() { (void)acquire_until(Deadline::max()); }
 
-bool RobustMutex::try_acquire() { return acquired(*state_, pthread_mutex_trylock(&state_->mutex)); }
+bool RobustMutex::try_acquire() {
+  return acquired(*state_, pthread_mutex_trylock(&state_->mutex), WhenHeld::report_busy);
+}
 
 // Waits in slices of lost_wake_recheck, because glibc's robust mutexes can lose a wake-up to a
 // death: an unlock clears FUTEX_WAITERS and wakes one waiter, which is then to set it again when
@@ -107,17 +123,60 @@ bool RobustMutex::acquire_until(Deadline deadline) {
       rc = EBUSY;
     }
   }
-  return acquired(*state_, rc);
+  return acquired(*state_, rc, WhenHeld::refuse);
 }
 
 void RobustMutex::release() {
-  const int rc = pthread_mutex_unlock(&state_->mutex);
-  if (rc == EPERM) {
+  // relaxed: only the holder ever reads its own id here; any other thread reads another value.
+  if (shared_atomic(state_->holder_tid).load(std::memory_order_relaxed) != current_tid()) {
     throw NotOwner("multiproc: release of a lock the calling thread does not hold");
   }
-  check(rc, "multiproc: cannot release a lock");
+  if (--state_->depth == 0) {
+    shared_atomic(state_->holder_tid).store(0, std::memory_order_relaxed);
+  }
+  check(pthread_mutex_unlock(&state_->mutex), "multiproc: cannot release a lock");
 }
 
 bool RobustMutex::recovered() const noexcept { return state_->recovered != 0; }
+
+void describe_lock(const LockState& lock, bool recursive, FieldList& out, std::string_view prefix) {
+  const std::string p(prefix);
+  const std::uint32_t holder = lock.holder_tid;
+  const bool alive = holder != 0 && process_is_alive(holder);
+  out.add(p + "held", alive);
+  if (holder != 0) {
+    out.add(p + "held_by_tid", static_cast<pid_t>(holder));
+    if (const std::uint32_t process = process_of_thread(holder); process != 0) {
+      out.add(p + "held_by_pid", static_cast<pid_t>(process));
+    }
+    out.add(p + "holder_alive", alive);
+    if (recursive) {
+      out.add(p + "depth", lock.depth);
+    }
+  }
+  // The next acquirer takes it over (EOWNERDEAD) and sees recovered().
+  out.add(p + "holder_died", holder != 0 && !alive);
+}
+
+namespace {
+
+bool inspect_lock(const SegmentSnapshot& snapshot, FieldList& out, bool recursive) {
+  const auto lock = snapshot.element<LockState>();
+  if (!lock) {
+    return false;
+  }
+  describe_lock(*lock, recursive, out);
+  return true;
+}
+
+[[maybe_unused]] const bool lock_inspectors_registered =
+    register_inspector(ObjectKind::lock, {no_element_type, [](const SegmentSnapshot& s, FieldList& out) {
+                                            return inspect_lock(s, out, false);
+                                          }}) &&
+    register_inspector(ObjectKind::rlock, {no_element_type, [](const SegmentSnapshot& s, FieldList& out) {
+                                             return inspect_lock(s, out, true);
+                                           }});
+
+}  // namespace
 
 }  // namespace multiproc::detail

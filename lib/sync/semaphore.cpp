@@ -7,7 +7,10 @@
 
 #include <multiproc/error.hpp>
 
+#include <multiproc/detail/os/doorbell.hpp>
+
 #include "os/futex.hpp"
+#include "shm/inspection.hpp"
 
 namespace multiproc {
 
@@ -15,7 +18,7 @@ Semaphore::Semaphore(const Where& where, ObjectKind kind, int value)
     : segment_(where, {kind, fingerprint_of<SemaphoreState>()},
                [&](Segment& s) {
                  if (value < 0) {
-                   throw std::invalid_argument("multiproc::Semaphore: the start value must be >= 0, not " +
+                   throw ValueError("multiproc::Semaphore: the start value must be >= 0, not " +
                                                std::to_string(value));
                  }
                  auto& state = *static_cast<SemaphoreState*>(s.elements());
@@ -39,7 +42,7 @@ bool Semaphore::acquire_until(detail::Deadline deadline) {
       }
     }
     if (detail::Clock::now() >= deadline ||
-        (!detail::sleep_while_equal(state_->value, state_->sleepers, 0, deadline, detail::Recheck::periodically) &&
+        (!detail::wait_at_doorbell(state_->value, state_->sleepers, 0, deadline, detail::Recheck::periodically) &&
          value.load(std::memory_order_relaxed) == 0)) {
       return false;
     }
@@ -49,7 +52,7 @@ bool Semaphore::acquire_until(detail::Deadline deadline) {
 
 void Semaphore::release(int n) {
   if (n < 1) {
-    throw std::invalid_argument("multiproc::Semaphore::release: n must be >= 1, not " + std::to_string(n));
+    throw ValueError("multiproc::Semaphore::release: n must be >= 1, not " + std::to_string(n));
   }
   std::atomic_ref<std::uint32_t> value(state_->value);
   const std::uint32_t limit = state_->bound != 0 ? state_->bound : static_cast<std::uint32_t>(INT_MAX);
@@ -60,16 +63,37 @@ void Semaphore::release(int n) {
         throw TooManyReleases("multiproc::BoundedSemaphore: released more times than acquired (bound " +
                               std::to_string(state_->bound) + ")");
       }
-      throw std::overflow_error("multiproc::Semaphore: value would exceed INT_MAX");
+      throw ValueError("multiproc::Semaphore: value would exceed INT_MAX");
     }
     // seq_cst: orders the increment before wake_sleepers' read of `sleepers` (see futex.hpp).
   } while (!value.compare_exchange_weak(seen, seen + static_cast<std::uint32_t>(n), std::memory_order_seq_cst,
                                         std::memory_order_relaxed));
-  detail::wake_sleepers(state_->value, state_->sleepers, n);
+  detail::ring_doorbell(state_->value, state_->sleepers, n);
 }
 
 int Semaphore::get_value() const noexcept {
   return static_cast<int>(std::atomic_ref<std::uint32_t>(state_->value).load(std::memory_order_relaxed));
 }
+
+namespace {
+
+bool inspect_semaphore(const detail::SegmentSnapshot& snapshot, detail::FieldList& out) {
+  const auto state = snapshot.element<SemaphoreState>();
+  if (!state) {
+    return false;
+  }
+  out.add("value", state->value);
+  out.add("sleepers", state->sleepers);
+  if (state->bound != 0) {
+    out.add("bound", state->bound);
+  }
+  return true;
+}
+
+[[maybe_unused]] const bool semaphore_inspectors_registered =
+    detail::register_inspector(ObjectKind::semaphore, {detail::no_element_type, inspect_semaphore}) &&
+    detail::register_inspector(ObjectKind::bounded_semaphore, {detail::no_element_type, inspect_semaphore});
+
+}  // namespace
 
 }  // namespace multiproc

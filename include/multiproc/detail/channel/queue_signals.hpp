@@ -1,20 +1,29 @@
 #pragma once
 // Internal: how the callers of a Queue (or Pipe) sleep when it is empty or full, and how they are
-// woken, across processes. A put or get that does not have to wait makes no system call.
+// woken, across processes: the queue's doorbells. A put or get that does not have to wait makes no
+// system call.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <utility>
 
 #include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/os/ready_bridge.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
+#include <multiproc/detail/ring/attempt.hpp>
 #include <multiproc/export.hpp>
 
 namespace multiproc::detail {
 
 // Shared: part of a queue's control block. Fixed layout, trivially copyable.
+// Two doorbells, each a futex word and a waiting flag (not a count of sleepers, as the other
+// doorbells of doorbell.hpp keep: a flag lets a stream of puts make no system call at all).
 struct QueueSignals {
   // Futex word consumers sleep on. Bumped (fetch_add, seq_cst) by the producer that wakes them,
   // and by close().
-  std::uint32_t data_signal;
+  std::uint32_t data_rings;
   // 1 while some consumer may be asleep. Set (exchange, seq_cst) by a consumer before its last
   // check of the queue; after a put, a producer reads it (after a seq_cst fence that follows the
   // put): either the producer sees the flag, or the consumer's last check sees the message, so a
@@ -22,8 +31,8 @@ struct QueueSignals {
   // sleeper with one system call; the next puts make none until someone sleeps again. A consumer
   // killed asleep leaves it set, which costs one needless wake-up, once.
   std::uint32_t consumers_waiting;
-  // The same pair for producers waiting for room, woken by consumers after a get.
-  std::uint32_t room_signal;
+  // The same pair for producers waiting for room, rung by consumers after a get.
+  std::uint32_t room_rings;
   std::uint32_t producers_waiting;
   // 1 once close() was called (stored seq_cst, loaded acquire). Never goes back to 0.
   std::uint32_t closed;
@@ -33,15 +42,11 @@ struct QueueSignals {
   std::uint32_t joiners_sleeping;
   std::uint32_t reserved;
 };
+static_assert(sizeof(QueueSignals) == 8 * sizeof(std::uint32_t) && alignof(QueueSignals) == alignof(std::uint32_t));
+static_assert(offsetof(QueueSignals, closed) == 4 * sizeof(std::uint32_t));
+static_assert(atomic_across_processes<std::uint32_t>);
 
 enum class Side { consumer, producer };
-
-// The result of one try at a put or get.
-enum class Attempted {
-  done,     // it happened
-  blocked,  // empty (for a get) or full (for a put): sleep until woken
-  stalled,  // the next message is being written by a process that may have died: retry soon
-};
 
 // A non-owning reference to "try once", so the waiting loop can live in the library.
 struct AttemptRef {
@@ -54,13 +59,13 @@ struct AttemptRef {
   Attempted operator()() const { return call(context); }
 };
 
-// Repeats `attempt` until it is done: first for a short spin, then asleep on the side's futex
-// word, woken by the other side (or every few milliseconds while stalled). Returns false once
+// Repeats `attempt` until it is done: first for a short spin, then asleep at the side's doorbell,
+// rung by the other side (or every few milliseconds while stalled). Returns false once
 // `deadline` passes. Throws Closed when the queue is closed and, for a consumer, nothing is left.
 MULTIPROC_API bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline);
 
 // Waits until `size()` (the queue's message count) is non-zero, without taking anything: as a
-// consumer, asleep on the consumers' futex word. False once `deadline` passes; throws Closed when
+// consumer, asleep at the consumers' doorbell. False once `deadline` passes; throws Closed when
 // the queue is closed and empty. Used by Pipe's poll() and by the ready fd's helper thread.
 template <class Size>
 bool wait_nonempty_until(QueueSignals& signals, Size size, Deadline deadline) {
@@ -76,10 +81,11 @@ bool wait_nonempty_until(QueueSignals& signals, Size size, Deadline deadline) {
 // userspace RCU). Otherwise both sides use a seq_cst fence.
 MULTIPROC_API bool light_barriers() noexcept;
 
-// After a put (Side::consumer: wake consumers) or a get (Side::producer: wake producers): makes
-// the wake-up system call only if someone went to sleep since the last one.
+// Wakes the sleepers of `side` unconditionally (the slow half of ring_doorbell).
 MULTIPROC_API void wake_waiters(QueueSignals& signals, Side side) noexcept;
-inline void announce(QueueSignals& signals, Side side) noexcept {
+// After a put (Side::consumer: rings for consumers) or a get (Side::producer: rings for
+// producers): makes the wake-up system call only if someone went to sleep since the last one.
+inline void ring_doorbell(QueueSignals& signals, Side side) noexcept {
   // Orders our put/get before the read of the waiting flag (see QueueSignals and light_barriers).
   if (light_barriers()) {
     std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -87,7 +93,8 @@ inline void announce(QueueSignals& signals, Side side) noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }
   const std::uint32_t& waiting = side == Side::consumer ? signals.consumers_waiting : signals.producers_waiting;
-  if (std::atomic_ref<const std::uint32_t>(waiting).load(std::memory_order_relaxed) != 0) {
+  // relaxed: the fence above orders it (see light_barriers).
+  if (shared_atomic(waiting).load(std::memory_order_relaxed) != 0) {
     wake_waiters(signals, side);
   }
 }
@@ -95,12 +102,19 @@ inline void announce(QueueSignals& signals, Side side) noexcept {
 // Marks the queue closed and wakes every sleeper on both sides.
 MULTIPROC_API void close(QueueSignals& signals) noexcept;
 [[nodiscard]] inline bool is_closed(const QueueSignals& signals) noexcept {
-  return std::atomic_ref<const std::uint32_t>(signals.closed).load(std::memory_order_acquire) != 0;
+  return shared_atomic(signals.closed).load(std::memory_order_acquire) != 0;
 }
 
 // JoinableQueue: counts a put; task_done() (false if called more often than put); join().
 MULTIPROC_API void add_task(QueueSignals& signals) noexcept;
 MULTIPROC_API bool finish_task(QueueSignals& signals) noexcept;
 MULTIPROC_API bool wait_tasks_done(QueueSignals& signals, Deadline deadline);
+
+// The ready fd of a queue: ready while `size()` is non-zero or the queue is closed, or (checked
+// every 20 ms, if given) while `also_ready()` holds: a pipe's "nobody is left at the other end".
+// `signals` and whatever the functions read must live in shared memory (they outlive moves of the
+// queue handle).
+MULTIPROC_API std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::function<std::size_t()> size,
+                                                            std::function<bool()> also_ready = {});
 
 }  // namespace multiproc::detail

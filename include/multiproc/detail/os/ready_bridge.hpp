@@ -52,13 +52,4 @@ class MULTIPROC_API ReadyBridge {
   std::thread thread_;
 };
 
-struct QueueSignals;
-
-// The bridge of a queue: ready while `size()` is non-zero or the queue is closed, or (checked
-// every 20 ms, if given) while `also_ready()` holds: a pipe's "nobody is left at the other end".
-// `signals` and whatever the functions read must live in shared memory (they outlive moves of the
-// queue handle).
-MULTIPROC_API std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::function<std::size_t()> size,
-                                                            std::function<bool()> also_ready = {});
-
 }  // namespace multiproc::detail

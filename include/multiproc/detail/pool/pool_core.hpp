@@ -3,9 +3,12 @@
 // channel of its own (an inbox of tasks and an outbox of results, two lock-free single-producer
 // rings); a manager thread in the pool's process that keeps every inbox topped up, delivers
 // outcomes, and replaces workers that die or retire.
+// The code is split by the thread it runs on: lib/pool/client.cpp (the user's threads: submit,
+// cancel, close, join, terminate), lib/pool/manager.cpp (the manager thread), lib/pool/worker.cpp
+// (inside each worker process), all over the channels of lib/pool/worker_channel.hpp.
 //
-// Per-task cost is what the design is about (issue 5: 20x less than Python's Pool.map with
-// chunksize 1). Nobody is woken per task: the manager fills an inbox with as many tasks as the
+// Per-task cost is what the design is about (the goal: 20x less than Python's Pool.map with
+// chunksize 1; README "Pool and ProcessPoolExecutor" has the figures). Nobody is woken per task: the manager fills an inbox with as many tasks as the
 // worker's recent pace says take ~half a millisecond, and a worker rings the manager only when it
 // crosses the half-way mark of that batch, runs dry, finished a slow task, or has news (ready,
 // retiring); while tasks are out the manager also looks by itself every millisecond. So a busy pool
@@ -19,7 +22,6 @@
 #include <utility>
 #include <vector>
 
-#include <multiproc/detail/ring/spsc_record_ring.hpp>
 #include <multiproc/detail/pool/task.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/process.hpp>
@@ -33,6 +35,8 @@ struct TaskOutcome {
   std::vector<std::byte> payload;  // the encoded result, for `value`
   std::string error_type;          // for `remote_error`
   std::string message;             // for every failure
+
+  static TaskOutcome failed(Kind kind, std::string message, std::string type = {});
 };
 
 // The exception a failed outcome stands for.
@@ -67,7 +71,7 @@ class MULTIPROC_API PoolCore {
   void join();
   // Kills the workers now; queued and running tasks fail with broken_pool.
   void terminate();
-  [[nodiscard]] int processes() const noexcept { return static_cast<int>(slots_.size()); }
+  [[nodiscard]] int processes() const noexcept { return static_cast<int>(workers_.size()); }
 
  private:
   struct Task {
@@ -75,7 +79,8 @@ class MULTIPROC_API PoolCore {
     Call call;
     Done done;
   };
-  struct Slot {
+  // One worker process, as the manager sees it (its index in workers_ is its channel's).
+  struct Worker {
     Process process;
     // Handed to this worker and not yet finished, in inbox order: the front one is running (or
     // about to), the rest wait in the inbox.
@@ -88,24 +93,28 @@ class MULTIPROC_API PoolCore {
     int given = 0;          // tasks handed to this worker process, for maxtasksperchild
   };
 
-  void start_worker(std::size_t slot);
-  [[noreturn]] void run_worker(std::size_t slot);  // in the worker process
+  void start_worker(std::size_t index);
+  [[noreturn]] void run_worker(std::size_t index);  // in the worker process
   void manage();
   bool assign_idle_workers();
   bool handle_waiting_results();
-  void handle(std::size_t slot, ResultMessage&& result);
+  void handle(std::size_t index, ResultMessage&& result);
   void replace_ended_workers();
   void stop_workers();
   void fail_everything(const std::string& why);
   void wake_manager() noexcept;
   void finish(Task& task, TaskOutcome&& outcome);
-  std::size_t inbox_depth(const Slot& slot) const;
+  std::size_t inbox_depth(const Worker& worker) const;
 
   std::function<void()> initializer_;
   int maxtasksperchild_;
-  Segment channels_;  // ChannelBoard prefix, one WorkerChannel per slot (lib/pool_core.cpp)
+  // The process that made the pool: every worker's parent. A worker whose getppid() differs has
+  // lost it (read before any fork, since a worker started just as the pool's process died would
+  // already see its new parent).
+  pid_t owner_pid_;
+  Segment channels_;  // ChannelBoard prefix, one WorkerChannel per worker (lib/pool/worker_channel.hpp)
   std::vector<std::byte> result_record_;  // the manager's buffer for outbox records, reused
-  std::vector<Slot> slots_;
+  std::vector<Worker> workers_;
 
   std::mutex mutex_;  // guards the fields below, between user threads and the manager
   std::deque<Task> pending_;

@@ -3,6 +3,7 @@
 // two addresses, valid in every worker because workers are forked from the pool's process: the
 // user's function and an invoker instantiated for its signature, which decodes the arguments,
 // calls it, and encodes the result.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -46,30 +47,29 @@ Header read_header(std::span<const std::byte> in, TailSize tail_size) {
 }
 
 // The envelopes travel in a flat format of their own (a header, then the bytes): they go through
-// the pool's queues for every task, where cereal's generality is pure cost.
-struct TaskMessage {
-  std::uint64_t id = 0;  // 0: the worker is to leave
-  std::uint64_t invoker = 0;
-  std::uint64_t function = 0;
-  std::vector<std::byte> args;
+// the pool's channels for every task, where cereal's generality is pure cost.
 
-  struct Header {
-    std::uint64_t id, invoker, function, args_size;
-  };
-  static void encode_bytes(const TaskMessage& m, std::vector<std::byte>& out) {
-    write_flat(out, Header{m.id, m.invoker, m.function, m.args.size()}, m.args);
+// A task, as the manager writes it into a worker's inbox: this header, then `args_size` bytes of
+// encoded arguments (the record's second part, copied straight from the Call).
+struct TaskHeader {
+  std::uint64_t id;        // stop_task_id: the worker is to leave
+  std::uint64_t invoker;   // an Invoker's address in the pool's process, valid in its forked workers
+  std::uint64_t function;  // the user's function, likewise
+  std::uint64_t args_size;
+
+  // The parts of the inbox record for this header and `args`.
+  [[nodiscard]] std::array<std::span<const std::byte>, 2> record_parts(std::span<const std::byte> args) const noexcept {
+    return {std::as_bytes(std::span(this, 1)), args};
   }
-  static TaskMessage decode_bytes(std::span<const std::byte> in) {
-    const Header h = read_view(in);
-    const auto args = in.subspan(sizeof(Header));
-    return TaskMessage{h.id, h.invoker, h.function, std::vector<std::byte>(args.begin(), args.end())};
-  }
-  // The header of an encoded message, checked; its arguments are the bytes after it. (A worker
-  // reads tasks this way, without copying the arguments.)
-  static Header read_view(std::span<const std::byte> in) {
-    return read_header<Header>(in, [](const Header& header) { return header.args_size; });
+  // The header of a record read from an inbox, checked against the record's size; its arguments
+  // are the bytes after it (a worker reads them in place).
+  static TaskHeader read(std::span<const std::byte> record) {
+    return read_header<TaskHeader>(record, [](const TaskHeader& header) { return header.args_size; });
   }
 };
+static_assert(sizeof(TaskHeader) == 32 && std::is_trivially_copyable_v<TaskHeader>);
+// The id of the message that tells a worker to leave; real tasks count from 1.
+inline constexpr std::uint64_t stop_task_id = 0;
 
 enum class Outcome : std::uint8_t {
   ready,        // the worker's initializer (if any) succeeded: it takes tasks from now on

@@ -1,12 +1,14 @@
 #pragma once
-// Internal: a ring of variable-size records (serialised messages) in shared memory, guarded by a
-// robust Lock. Under Queue<T> and Pipe<T> for types that go through the codec.
+// Internal: a ring of variable-size records (serialised messages) in shared memory for any number
+// of producers and consumers, guarded by a robust Lock. Under Queue<T> and Pipe<T> for the types
+// that go through the codec.
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
-#include <multiproc/detail/channel/queue_signals.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
+#include <multiproc/detail/ring/attempt.hpp>
 #include <multiproc/detail/ring/record_buffer.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/lock.hpp>
@@ -14,25 +16,29 @@
 namespace multiproc::detail {
 
 // Shared control block. Fixed layout, trivially copyable.
-struct ByteRingControl {
+struct LockedRecordRingControl {
   LockState lock;  // robust; every change to the fields below and to the bytes happens under it
-  // Bytes ever consumed; the oldest record starts at head % capacity. Written under the lock,
+  // Bytes ever consumed; the oldest record starts at read_pos % capacity. Written under the lock,
   // with a relaxed atomic store so that qsize() and the lock-free first look of try_read/try_write
   // may read it without the lock (a stale value only sends the caller to the locked check).
-  std::uint64_t head;
-  // Bytes ever produced. A record becomes visible only when `tail` moves past it, so a writer that
-  // dies mid-record (its lock then recovered by the next caller) leaves nothing half-written.
-  std::uint64_t tail;
-  std::uint64_t messages;      // records in the ring; as head
+  std::uint64_t read_pos;
+  // Bytes ever produced. A record becomes visible only when write_pos moves past it, so a writer
+  // that dies mid-record (its lock then recovered by the next caller) leaves nothing half-written.
+  std::uint64_t write_pos;
+  std::uint64_t messages;      // records in the ring; as read_pos
   std::uint64_t max_messages;  // written once by the creator: the ring refuses a record beyond it
   std::uint64_t message_type;  // name hash of the message type, checked by openers
 };
+static_assert(alignof(LockedRecordRingControl) == 8 &&
+              sizeof(LockedRecordRingControl) == sizeof(LockState) + 5 * sizeof(std::uint64_t));
+static_assert(offsetof(LockedRecordRingControl, read_pos) == sizeof(LockState));
+static_assert(atomic_across_processes<std::uint64_t>);
 
-class MULTIPROC_API ByteRing {
+class MULTIPROC_API LockedRecordRing {
  public:
   // `capacity` bytes at `bytes`: a multiple of 8, from the segment's (checked) size.
-  ByteRing(ByteRingControl& control, std::byte* bytes, std::size_t capacity) noexcept;
-  static void initialise(ByteRingControl& control, std::size_t max_messages, std::uint64_t message_type);
+  LockedRecordRing(LockedRecordRingControl& control, std::byte* bytes, std::size_t capacity) noexcept;
+  static void initialise(LockedRecordRingControl& control, std::size_t max_messages, std::uint64_t message_type);
   // Bytes a message of `message_bytes` takes in the ring.
   static std::size_t record_bytes(std::size_t message_bytes) noexcept { return RecordBuffer::record_bytes(message_bytes); }
 
@@ -43,13 +49,13 @@ class MULTIPROC_API ByteRing {
   Attempted try_read(std::vector<std::byte>& message);
 
   [[nodiscard]] std::size_t messages() const noexcept { return messages_in(*control_); }
-  // The same from the shared control block alone (for a reader that holds no ByteRing).
-  [[nodiscard]] static std::size_t messages_in(const ByteRingControl& control) noexcept;
+  // The same from the shared control block alone (for a reader that holds no LockedRecordRing).
+  [[nodiscard]] static std::size_t messages_in(const LockedRecordRingControl& control) noexcept;
   [[nodiscard]] std::size_t max_messages() const noexcept;
   [[nodiscard]] std::size_t capacity() const noexcept { return buffer_.capacity(); }
 
  private:
-  ByteRingControl* control_;
+  LockedRecordRingControl* control_;
   RecordBuffer buffer_;
   Lock lock_;
 };

@@ -1,7 +1,8 @@
 #pragma once
-// Internal: the bytes of a ring of variable-size records, as ByteRing (locked, many producers and
-// consumers) and SpscBytes (lock-free, one of each) lay them out. Positions are byte counts that
-// only grow; a record starts at a multiple of 8 and may wrap around the end of the buffer.
+// Internal: the bytes of a ring of variable-size records, as both record rings lay them out
+// (LockedRecordRing: many producers and consumers under a lock; SpscRecordRing: one of each, no
+// lock). Positions are byte counts that only grow; a record starts at a multiple of 8 and may wrap
+// around the end of the buffer.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -10,12 +11,13 @@
 
 namespace multiproc::detail {
 
-// A record: this header, then the message, then padding to the next multiple of 8. Records never
-// straddle the end of the ring in their header, because the capacity is a multiple of 8.
+// A record: this header, then the message, then padding to the next multiple of 8. A header never
+// straddles the end of the ring, because the capacity is a multiple of 8.
 struct RecordHeader {
   std::uint32_t length;   // message bytes
   std::uint32_t inverse;  // ~length: a cheap check that the header is one the ring wrote
 };
+static_assert(sizeof(RecordHeader) == 8 && alignof(RecordHeader) == 4);
 
 class MULTIPROC_API RecordBuffer {
  public:
@@ -29,13 +31,13 @@ class MULTIPROC_API RecordBuffer {
   // Throws MessageTooLarge (naming `owner`) if a message of this size could never fit.
   void check_fits(std::size_t message_bytes, const char* owner) const;
 
-  // Writes the header and the message (given in `parts`, concatenated) at `at`; returns the
-  // record's size. The caller has checked that there is room.
+  // Writes the header and the message (given in `parts`, concatenated) at position `at`; returns
+  // the record's size. The caller has checked that there is room.
   std::size_t write_record(std::uint64_t at, std::span<const std::span<const std::byte>> parts) noexcept;
-  // The length of the record at `head`, checked against what the header must look like and against
-  // the `queued` bytes behind it; throws LayoutMismatch (naming `owner`) if it is not one the ring
-  // wrote. Never trust a length read from shared memory.
-  std::size_t checked_length(std::uint64_t head, std::uint64_t queued, const char* owner) const;
+  // The length of the record at position `at`, checked against what the header must look like and
+  // against the `queued` bytes behind it; throws LayoutMismatch (naming `owner`) if it is not one
+  // the ring wrote. Never trust a length read from shared memory.
+  std::size_t checked_length(std::uint64_t at, std::uint64_t queued, const char* owner) const;
 
   void copy_in(std::uint64_t at, const void* from, std::size_t size) noexcept;
   void copy_out(std::uint64_t at, void* to, std::size_t size) const noexcept;

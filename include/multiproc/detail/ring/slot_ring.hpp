@@ -7,21 +7,30 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
+#include <string>
 
 #include <multiproc/detail/os/liveness.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/detail/os/tsan.hpp>
+#include <multiproc/detail/ring/attempt.hpp>
+#include <multiproc/error.hpp>
+#include <multiproc/segment.hpp>
 
 namespace multiproc::detail {
 
-// Shared control block. Fixed layout, trivially copyable; the two indices on separate lines.
+// Shared control block. Fixed layout, trivially copyable; the two positions on separate lines.
 struct SlotRingControl {
   // Next position producers claim. Advanced (CAS, relaxed) by the producer that claimed the slot
-  // of `tail`, or by any producer that finds that slot already claimed.
-  alignas(64) std::uint64_t tail;
-  // Next position consumers claim. Advanced like `tail`, by consumers.
-  alignas(64) std::uint64_t head;
+  // of `write_pos`, or by any producer that finds that slot already claimed.
+  alignas(cache_line) std::uint64_t write_pos;
+  // Next position consumers claim. Advanced like `write_pos`, by consumers.
+  alignas(cache_line) std::uint64_t read_pos;
 };
+static_assert(sizeof(SlotRingControl) == 2 * cache_line && alignof(SlotRingControl) == cache_line);
+static_assert(on_separate_lines(offsetof(SlotRingControl, write_pos), offsetof(SlotRingControl, read_pos)));
+static_assert(atomic_across_processes<std::uint64_t>);
 
 // A slot: its state word and the value. `state` packs (lap << 32) | (phase << 30) | owner pid.
 // Slots are packed (several to a cache line): a producer running ahead of its consumer then fills
@@ -34,8 +43,30 @@ struct Slot {
 
 enum class SlotPhase : std::uint32_t { empty = 0, writing = 1, full = 2 };
 
-// What a try_push or try_pop found when it could not proceed.
-enum class RingBlock { none, empty_or_full, stalled };
+// The state word's low bits hold the pid of a slot's writer. Linux pids are at most
+// PID_MAX_LIMIT = 2^22 (include/linux/threads.h), so 30 bits hold any of them.
+inline constexpr unsigned slot_owner_bits = 30;
+inline constexpr std::uint32_t slot_owner_mask = (std::uint32_t{1} << slot_owner_bits) - 1;
+static_assert((std::uint32_t{1} << 22) <= slot_owner_mask, "a pid must fit in a slot's owner bits");
+
+// The segment layout of a slot ring of T whose control block is `Control` (which begins with a
+// SlotRingControl): `capacity` rounded up to a power of two, at least 2.
+template <class T, class Control>
+Segment::Layout slot_ring_layout(ObjectKind kind, std::size_t capacity) {
+  constexpr std::size_t largest = std::size_t{1} << (std::numeric_limits<std::size_t>::digits - 1);
+  if (capacity > largest) {
+    throw ValueError("multiproc: a ring of " + std::to_string(capacity) + " slots is too large (at most " +
+                     std::to_string(largest) + ")");
+  }
+  return {kind, fingerprint_of<Slot<T>>(), sizeof(Control), alignof(Control),
+          std::bit_ceil(std::max<std::size_t>(capacity, 2))};
+}
+// Checks an opened ring's capacity, which came from shared memory.
+inline void check_ring_capacity(const Segment& segment) {
+  if (!std::has_single_bit(segment.count()) || segment.count() < 2) {
+    throw LayoutMismatch("multiproc: \"" + segment.name() + "\" has a ring capacity that is not a power of two");
+  }
+}
 
 // The algorithm: a Vyukov-style bounded MPMC ring in which a producer claims a slot by a CAS on the
 // slot's own state word that records its pid, so that a slot left half-written by a dead process
@@ -51,22 +82,23 @@ enum class RingBlock { none, empty_or_full, stalled };
 //     then takes it with one CAS full(L) -> empty(L + 1): if the CAS succeeds the copy is exact; if
 //     it fails another consumer took the slot (and a producer may since have written into it), so
 //     the copy is discarded, as a seqlock read is.
-//   * tail and head only grow; a producer at position p may claim only empty(L of p); a consumer
-//     only full(L of p). Whoever finds the slot of `tail` (`head`) already claimed or passed in its
-//     lap moves the index on, so a claimer that dies before moving it stalls nobody.
+//   * write_pos and read_pos only grow; a producer at position p may claim only empty(L of p); a
+//     consumer only full(L of p). Whoever finds the slot of `write_pos` (`read_pos`) already claimed
+//     or passed in its lap moves the position on, so a claimer that dies before moving it stalls
+//     nobody.
 //   * A slot in writing(L, pid) whose pid has exited is reclaimed to empty(L + 1) by whoever reaches
 //     it: a producer killed mid-put loses only its own half-written message. A consumer holds
 //     nothing between its calls, so one killed mid-get loses nothing (if its CAS had succeeded, the
 //     message was its). No message is delivered twice; every other message is delivered.
 // Memory orders: the full store and the consumer's CAS are releases, every state load an acquire,
 // so a value written before a release is visible to whoever acts on that state next. The producer's
-// claim CAS is acquire (it reads the consumer's release of the slot). Index CASes are relaxed: an
-// index is a hint of where to look; every decision is made on the slot's state.
-// Index corruption: in a consistent ring a slot is at most one lap ahead of any index, so a call
-// moves its index on a few times at most, unless other processes outrun it for a whole lap. A
-// corrupt or hostile index (far behind every slot's lap) would have a call step forward for up to
-// 2^31 laps; so a call that has moved its index on more than advance_budget() times gives up as if
-// the ring were empty (full), and the caller looks again later, as it does after any failure.
+// claim CAS is acquire (it reads the consumer's release of the slot). Position CASes are relaxed: a
+// position is a hint of where to look; every decision is made on the slot's state.
+// Position corruption: in a consistent ring a slot is at most one lap ahead of either position, so
+// a call moves its position on a few times at most, unless other processes outrun it for a whole
+// lap. A corrupt or hostile position (far behind every slot's lap) would have a call step forward
+// for up to 2^31 laps; so a call that has moved its position on more than advance_budget() times
+// gives up as if the ring were empty (full), and the caller looks again later, as after any failure.
 // Liveness checks (a kill(2) and a read of /proc) are made only for a slot seen stuck in the same
 // claimed state on two calls at least a millisecond apart, so they never slow the normal path.
 template <class T>
@@ -77,22 +109,22 @@ class SlotRing {
 
   // False when full.
   [[nodiscard]] bool try_push(const T& value) noexcept {
-    std::atomic_ref<std::uint64_t> tail(control_->tail);
-    std::uint64_t position = tail.load(std::memory_order_relaxed);
+    auto write_pos = shared_atomic(control_->write_pos);
+    std::uint64_t position = write_pos.load(std::memory_order_relaxed);
     for (std::size_t advances = 0;;) {
       auto [slot, state, lap, seen, distance] = look_at(position);
       if (distance == 0 && phase_of(seen) == SlotPhase::empty) {
         if (state.compare_exchange_strong(seen, pack(lap, SlotPhase::writing, current_pid()), std::memory_order_acquire,
                                           std::memory_order_relaxed)) {
-          tail.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
+          write_pos.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
           std::memcpy(&slot.value, &value, sizeof(T));
           state.store(pack(lap, SlotPhase::full, 0), std::memory_order_release);
           return true;
         }
         continue;  // another producer claimed it: look again
       }
-      if (distance >= 0 && ++advances <= advance_budget()) {  // claimed or passed over: move tail on
-        advance(tail, position);
+      if (distance >= 0 && ++advances <= advance_budget()) {  // claimed or passed over: move on
+        advance(write_pos, position);
         continue;
       }
       // The slot is still in an earlier lap: full, unless its writer died.
@@ -104,16 +136,16 @@ class SlotRing {
   }
 
   // Empty when there is nothing to take (or the next message is still being written); then `why`,
-  // if given, says which: `stalled` means a live producer is mid-write.
-  [[nodiscard]] std::optional<T> try_pop(RingBlock* why = nullptr) noexcept {
-    const auto fail = [why](RingBlock reason) -> std::optional<T> {
+  // if given, says which: `blocked` (empty), or `stalled` (a producer is mid-write).
+  [[nodiscard]] std::optional<T> try_pop(Attempted* why = nullptr) noexcept {
+    const auto fail = [why](Attempted reason) -> std::optional<T> {
       if (why != nullptr) {
         *why = reason;
       }
       return std::nullopt;
     };
-    std::atomic_ref<std::uint64_t> head(control_->head);
-    std::uint64_t position = head.load(std::memory_order_relaxed);
+    auto read_pos = shared_atomic(control_->read_pos);
+    std::uint64_t position = read_pos.load(std::memory_order_relaxed);
     for (std::size_t advances = 0;;) {
       auto [slot, state, lap, seen, distance] = look_at(position);
       if (distance == 0) {
@@ -122,7 +154,7 @@ class SlotRing {
             const T value = speculative_copy(slot.value);  // kept only if the CAS below succeeds
             if (state.compare_exchange_strong(seen, pack(lap + 1, SlotPhase::empty, 0), std::memory_order_acq_rel,
                                               std::memory_order_relaxed)) {
-              head.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
+              read_pos.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
               return value;
             }
             continue;
@@ -131,16 +163,16 @@ class SlotRing {
             if (reclaim_if_abandoned(state, seen)) {
               continue;
             }
-            return fail(RingBlock::stalled);
+            return fail(Attempted::stalled);
           case SlotPhase::empty:
-            return fail(RingBlock::empty_or_full);
+            return fail(Attempted::blocked);
         }
       }
-      if (distance > 0 && ++advances <= advance_budget()) {  // consumed or passed over: move head on
-        advance(head, position);
+      if (distance > 0 && ++advances <= advance_budget()) {  // consumed or passed over: move on
+        advance(read_pos, position);
         continue;
       }
-      return fail(RingBlock::empty_or_full);  // nothing produced for this position yet
+      return fail(Attempted::blocked);  // nothing produced for this position yet
     }
   }
 
@@ -148,21 +180,23 @@ class SlotRing {
   [[nodiscard]] std::size_t size_approx() const noexcept { return size_of(*control_, capacity()); }
   // The same from the shared control block alone (for a reader that holds no SlotRing).
   [[nodiscard]] static std::size_t size_of(SlotRingControl& control, std::size_t capacity) noexcept {
-    const std::uint64_t head = std::atomic_ref<std::uint64_t>(control.head).load(std::memory_order_acquire);
-    const std::uint64_t tail = std::atomic_ref<std::uint64_t>(control.tail).load(std::memory_order_acquire);
-    return tail > head ? static_cast<std::size_t>(std::min<std::uint64_t>(tail - head, capacity)) : 0;
+    // acquire: a reader that acts on the size sees the slots behind it (a hint all the same).
+    const std::uint64_t read_pos = shared_atomic(control.read_pos).load(std::memory_order_acquire);
+    const std::uint64_t write_pos = shared_atomic(control.write_pos).load(std::memory_order_acquire);
+    return write_pos > read_pos ? static_cast<std::size_t>(std::min<std::uint64_t>(write_pos - read_pos, capacity)) : 0;
   }
 
  private:
   static constexpr std::uint64_t pack(std::uint32_t lap, SlotPhase phase, std::uint32_t pid) noexcept {
-    return (std::uint64_t{lap} << 32) | (std::uint64_t{static_cast<std::uint32_t>(phase)} << 30) | (pid & 0x3fffffffu);
+    return (std::uint64_t{lap} << 32) | (std::uint64_t{static_cast<std::uint32_t>(phase)} << slot_owner_bits) |
+           (pid & slot_owner_mask);
   }
   static constexpr std::uint32_t lap_of(std::uint64_t state) noexcept { return static_cast<std::uint32_t>(state >> 32); }
   static constexpr SlotPhase phase_of(std::uint64_t state) noexcept {
-    return static_cast<SlotPhase>((state >> 30) & 3u);
+    return static_cast<SlotPhase>((state >> slot_owner_bits) & 3u);
   }
   static constexpr std::uint32_t owner_of(std::uint64_t state) noexcept {
-    return static_cast<std::uint32_t>(state & 0x3fffffffu);
+    return static_cast<std::uint32_t>(state & slot_owner_mask);
   }
   // A position's slot, its state (read with acquire), and how many laps that state is ahead of the
   // position's own lap (0: this lap; -1: still the previous lap; > 0: the position was passed).
@@ -175,7 +209,7 @@ class SlotRing {
   };
   [[nodiscard]] Look look_at(std::uint64_t position) const noexcept {
     Slot<T>& slot = slots_[position & mask_];
-    std::atomic_ref<std::uint64_t> state(slot.state);
+    auto state = shared_atomic(slot.state);
     const auto lap = static_cast<std::uint32_t>(position >> lap_shift_);
     const std::uint64_t seen = state.load(std::memory_order_acquire);
     return {slot, state, lap, seen, static_cast<std::int32_t>(lap_of(seen) - lap)};
@@ -183,9 +217,9 @@ class SlotRing {
 
   [[nodiscard]] std::size_t advance_budget() const noexcept { return 2 * capacity() + 16; }
 
-  // Moves `index` from `position` to the next one, or learns where another process moved it.
-  static void advance(std::atomic_ref<std::uint64_t>& index, std::uint64_t& position) noexcept {
-    if (index.compare_exchange_strong(position, position + 1, std::memory_order_relaxed)) {
+  // Moves a shared position from `position` to the next one, or learns where another process moved it.
+  static void advance(std::atomic_ref<std::uint64_t>& shared_position, std::uint64_t& position) noexcept {
+    if (shared_position.compare_exchange_strong(position, position + 1, std::memory_order_relaxed)) {
       ++position;
     }
   }

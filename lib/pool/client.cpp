@@ -1,0 +1,159 @@
+// The pool, on its user's threads: making it, submitting and cancelling calls, closing, joining
+// and terminating. The manager thread (manager.cpp) does the rest.
+#include <multiproc/detail/pool/pool_core.hpp>
+
+#include <algorithm>
+#include <string>
+#include <thread>
+
+#include <unistd.h>
+
+#include <multiproc/error.hpp>
+
+#include "pool/worker_channel.hpp"
+
+namespace multiproc::detail {
+
+TaskOutcome TaskOutcome::failed(Kind kind, std::string message, std::string type) {
+  return TaskOutcome{kind, {}, std::move(type), std::move(message)};
+}
+
+std::exception_ptr failure_of(const TaskOutcome& outcome) {
+  switch (outcome.kind) {
+    case TaskOutcome::Kind::value: return nullptr;
+    case TaskOutcome::Kind::remote_error:
+      return std::make_exception_ptr(RemoteError(outcome.error_type, outcome.message));
+    case TaskOutcome::Kind::worker_lost: return std::make_exception_ptr(WorkerLost(outcome.message));
+    case TaskOutcome::Kind::broken_pool: return std::make_exception_ptr(BrokenPool(outcome.message));
+    case TaskOutcome::Kind::cancelled: return std::make_exception_ptr(Cancelled(outcome.message));
+  }
+  return nullptr;
+}
+
+PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild)
+    : initializer_(std::move(initializer)), maxtasksperchild_(maxtasksperchild), owner_pid_(::getpid()) {
+  const int count = processes > 0 ? processes : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  workers_.resize(static_cast<std::size_t>(count));
+  channels_ = Segment(Segment::Layout{ObjectKind::pool_channels, fingerprint_of<WorkerChannel>(), sizeof(ChannelBoard),
+                                      alignof(ChannelBoard), workers_.size()},
+                      [](Segment&) {});  // a fresh anonymous mapping is all zeros: empty rings, quiet doorbells
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    start_worker(i);
+  }
+  manager_ = std::thread([this] { manage(); });
+}
+
+// A destructor may not throw. terminate() throws only when a system call it relies on fails
+// (joining a thread, killing or reaping a worker); nothing better than going on is left then.
+PoolCore::~PoolCore() {
+  try {
+    terminate();
+  } catch (...) {
+  }
+}
+
+std::uint64_t PoolCore::submit(Call call, Done done) {
+  std::vector<std::pair<Call, Done>> one;
+  one.emplace_back(std::move(call), std::move(done));
+  return submit_all(std::move(one));
+}
+
+std::uint64_t PoolCore::submit_all(std::vector<std::pair<Call, Done>>&& calls) {
+  std::uint64_t first_id = 0;
+  std::string refused;
+  bool must_ring = false;
+  {
+    std::scoped_lock lock(mutex_);
+    if (closed_ || broken_ || terminated_) {
+      refused = broken_ ? broken_reason_ : terminated_ ? "the pool was terminated" : "the pool is closed";
+    } else {
+      // Only the call that makes the queue non-empty rings: with tasks already queued, the manager
+      // is either about to take them or waiting for a worker to have room, which rings it anyway.
+      must_ring = pending_.empty();
+      first_id = next_id_;
+      for (auto& [call, done] : calls) {
+        pending_.push_back(Task{next_id_++, std::move(call), std::move(done)});
+      }
+    }
+  }
+  if (!refused.empty()) {
+    for (auto& call : calls) {
+      call.second(TaskOutcome::failed(TaskOutcome::Kind::broken_pool, "multiproc::Pool: " + refused));
+    }
+  } else if (must_ring) {
+    wake_manager();
+  }
+  return first_id;
+}
+
+bool PoolCore::cancel(std::uint64_t id) {
+  Task task;
+  {
+    std::scoped_lock lock(mutex_);
+    const auto found = std::find_if(pending_.begin(), pending_.end(), [id](const Task& t) { return t.id == id; });
+    if (found == pending_.end()) {
+      return false;
+    }
+    task = std::move(*found);
+    pending_.erase(found);
+  }
+  finish(task, TaskOutcome::failed(TaskOutcome::Kind::cancelled, "multiproc: the task was cancelled before it started"));
+  return true;
+}
+
+void PoolCore::cancel_all_pending() {
+  std::deque<Task> queued;
+  {
+    std::scoped_lock lock(mutex_);
+    queued.swap(pending_);
+  }
+  for (Task& task : queued) {
+    finish(task, TaskOutcome::failed(TaskOutcome::Kind::cancelled, "multiproc: the task was cancelled before it started"));
+  }
+}
+
+void PoolCore::wake_manager() noexcept { ring_doorbell(board_of(channels_).manager); }
+
+void PoolCore::close() {
+  {
+    std::scoped_lock lock(mutex_);
+    closed_ = true;
+  }
+  wake_manager();
+}
+
+void PoolCore::join() {
+  {
+    std::scoped_lock lock(mutex_);
+    if (!closed_ && !terminated_ && !broken_) {
+      throw ValueError("multiproc::Pool::join: call close() or terminate() first (the pool is still running)");
+    }
+  }
+  if (manager_.joinable()) {
+    manager_.join();
+  }
+}
+
+void PoolCore::terminate() {
+  {
+    std::scoped_lock lock(mutex_);
+    if (terminated_) {
+      return;
+    }
+    terminated_ = true;
+  }
+  wake_manager();
+  if (manager_.joinable()) {
+    manager_.join();
+  }
+  for (Worker& w : workers_) {
+    if (w.running) {
+      w.process.kill();
+      w.process.join();
+      w.running = false;
+    }
+  }
+  fail_everything("multiproc::Pool: the pool was terminated");
+}
+
+}  // namespace multiproc::detail
