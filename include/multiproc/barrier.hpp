@@ -12,11 +12,14 @@
 // arrived, as in Python. A waiter sleeps on a futex and uses no CPU.
 #include <chrono>
 #include <cstddef>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <mutex>
 #include <string_view>
 
 #include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/segment.hpp>
@@ -43,6 +46,11 @@ struct BarrierState {
   // its read, which needs other processes to pass the barrier 64 times while it is descheduled.
   std::uint64_t ended_broken;
 };
+static_assert(std::is_trivially_copyable_v<BarrierState> && alignof(BarrierState) == alignof(LockState));
+static_assert(offsetof(BarrierState, parties) == sizeof(LockState) &&
+              offsetof(BarrierState, ended_broken) == sizeof(LockState) + 6 * sizeof(std::uint32_t) &&
+              sizeof(BarrierState) == sizeof(LockState) + 6 * sizeof(std::uint32_t) + sizeof(std::uint64_t));
+static_assert(detail::atomic_across_processes<std::uint32_t>);
 
 class MULTIPROC_API Barrier {
  public:

@@ -12,11 +12,14 @@
 // notify while holding the lock; a notify without it may be missed by a waiter that is just about
 // to wait. Wake-ups may be spurious: wait in a loop on a predicate, or use wait_for.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <optional>
 #include <string_view>
 
 #include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/segment.hpp>
@@ -31,6 +34,9 @@ struct ConditionState {
   // Waiters asleep on `sequence`.
   std::uint32_t sleepers;
 };
+static_assert(std::is_trivially_copyable_v<ConditionState> && sizeof(ConditionState) == 8 &&
+              alignof(ConditionState) == 4);
+static_assert(detail::atomic_across_processes<std::uint32_t>);
 
 class MULTIPROC_API Condition {
  public:

@@ -7,10 +7,13 @@
 //
 // Waiters sleep on a futex and use no CPU. set() makes a system call only if someone waits.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <string_view>
 
 #include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/detail/os/ready_bridge.hpp>
 #include <multiproc/segment.hpp>
@@ -26,6 +29,8 @@ struct EventState {
   // Waiters asleep on `flag`.
   std::uint32_t sleepers;
 };
+static_assert(std::is_trivially_copyable_v<EventState> && sizeof(EventState) == 8 && alignof(EventState) == 4);
+static_assert(detail::atomic_across_processes<std::uint32_t>);
 
 class MULTIPROC_API Event {
  public:

@@ -11,6 +11,7 @@
 // A named segment records the kind of object and the element type it was made for, so opening it
 // as anything else throws LayoutMismatch instead of reinterpreting foreign bytes.
 #include <cstddef>
+#include <type_traits>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -164,6 +165,10 @@ struct SegmentHeader {
   std::uint32_t element_align;
   char element_name[64];          // mangled type name, NUL-terminated, possibly truncated
 };
+static_assert(std::is_trivially_copyable_v<SegmentHeader> && alignof(SegmentHeader) == 8 && sizeof(SegmentHeader) == 144);
+static_assert(offsetof(SegmentHeader, magic) == 0 && offsetof(SegmentHeader, mapped_bytes) == 8 &&
+              offsetof(SegmentHeader, prefix_offset) == 32 && offsetof(SegmentHeader, element_size) == 72 &&
+              offsetof(SegmentHeader, element_name) == 80);
 
 inline constexpr std::uint32_t segment_magic = 0x4d505347;      // "MPSG"
 inline constexpr std::uint32_t segment_abandoned = 0x4d504142;  // "MPAB"

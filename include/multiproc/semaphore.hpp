@@ -9,10 +9,13 @@
 // releasing keeps its unit, as in Python; use a Lock where death must be recovered from.
 // An acquirer with nothing to take sleeps on a futex and uses no CPU.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <string_view>
 
 #include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/segment.hpp>
 
@@ -30,6 +33,9 @@ struct SemaphoreState {
   // Written once by the creator before publication, read-only afterwards.
   std::uint32_t bound;
 };
+static_assert(std::is_trivially_copyable_v<SemaphoreState> && sizeof(SemaphoreState) == 12 &&
+              alignof(SemaphoreState) == 4 && offsetof(SemaphoreState, sleepers) == 4);
+static_assert(detail::atomic_across_processes<std::uint32_t>);
 
 class MULTIPROC_API Semaphore {
  public:

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <multiproc/detail/os/liveness.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
 
 namespace multiproc::detail {
 
@@ -16,7 +17,7 @@ namespace {
 
 constexpr std::uint32_t pid_mask = ~confirmed_bit;
 
-std::atomic_ref<std::uint32_t> slot(EndHolders& end, int i) { return std::atomic_ref<std::uint32_t>(end.holder[i]); }
+std::atomic_ref<std::uint32_t> slot(EndHolders& end, int i) { return shared_atomic(end.holder[i]); }
 
 void hold_as(EndHolders& end, std::uint32_t pid, bool confirmed) noexcept {
   const std::uint32_t want = pid | (confirmed ? confirmed_bit : 0);
@@ -36,7 +37,7 @@ void hold_as(EndHolders& end, std::uint32_t pid, bool confirmed) noexcept {
     }
   }
   if (others) {
-    std::atomic_ref<std::uint32_t>(end.shared).store(1, std::memory_order_relaxed);
+    shared_atomic(end.shared).store(1, std::memory_order_relaxed);
   }
   for (int i = std::max(free_slot, 0); i < EndHolders::slots; ++i) {
     std::uint32_t empty = 0;
@@ -44,7 +45,7 @@ void hold_as(EndHolders& end, std::uint32_t pid, bool confirmed) noexcept {
       return;
     }
   }
-  std::atomic_ref<std::uint32_t>(end.overflow).store(1, std::memory_order_relaxed);
+  shared_atomic(end.overflow).store(1, std::memory_order_relaxed);
 }
 
 // The ends open in this process, for the children it forks.
@@ -84,11 +85,11 @@ void release_end(EndHolders& end) noexcept {
 }
 
 bool end_abandoned(EndHolders& end) noexcept {
-  if (std::atomic_ref<std::uint32_t>(end.overflow).load(std::memory_order_relaxed) != 0) {
+  if (shared_atomic(end.overflow).load(std::memory_order_relaxed) != 0) {
     return false;
   }
   const std::uint32_t me = current_pid();
-  const bool was_shared = std::atomic_ref<std::uint32_t>(end.shared).load(std::memory_order_relaxed) != 0;
+  const bool was_shared = shared_atomic(end.shared).load(std::memory_order_relaxed) != 0;
   for (int i = 0; i < EndHolders::slots; ++i) {
     std::uint32_t seen = slot(end, i).load(std::memory_order_acquire);
     const std::uint32_t pid = seen & pid_mask;

@@ -19,6 +19,7 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/error.hpp>
 
 #include "os/demangle.hpp"
@@ -100,7 +101,7 @@ void write_header(void* base, const Segment::Layout& layout, const Placement& p)
 // The creator's last step: everything written before this release store is visible to any opener
 // whose acquire load of `magic` reads segment_magic.
 void publish(void* base, bool anyone_may_wait) {
-  std::atomic_ref<std::uint32_t>(magic_of(base)).store(segment_magic, std::memory_order_release);
+  detail::shared_atomic(magic_of(base)).store(segment_magic, std::memory_order_release);
   if (anyone_may_wait) {
     detail::futex_wake(&magic_of(base), INT_MAX);
   }
@@ -289,7 +290,7 @@ Segment::Segment(create_t how, std::string_view name, const Layout& layout, cons
     init(*this);
   } catch (...) {
     if (mapping_) {
-      std::atomic_ref<std::uint32_t>(magic_of(mapping_->region.get_address()))
+      detail::shared_atomic(magic_of(mapping_->region.get_address()))
           .store(segment_abandoned, std::memory_order_release);
       detail::futex_wake(&magic_of(mapping_->region.get_address()), INT_MAX);
       mapping_.reset();
@@ -320,7 +321,7 @@ Segment::Segment(open_t, std::string_view name, const Layout& layout) : name_(na
     }
     auto mapping = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
     auto& magic = magic_of(mapping->region.get_address());
-    const std::atomic_ref<std::uint32_t> published(magic);
+    const auto published = detail::shared_atomic(magic);
     // Acquire pairs with the creator's release in publish(): the header and payload it wrote
     // before publishing are visible once we read segment_magic.
     while (published.load(std::memory_order_acquire) == 0) {

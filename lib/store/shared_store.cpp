@@ -12,6 +12,7 @@
 
 #include <boost/interprocess/managed_external_buffer.hpp>
 
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/error.hpp>
 
 namespace bip = boost::interprocess;
@@ -44,7 +45,7 @@ std::uint64_t hash_of(std::span<const std::byte> key) noexcept {
 // The commit point of every change: a release store, so the node or table it points to is
 // complete in memory before the cell or word that publishes it.
 void commit(std::uint64_t& word, std::uint64_t value) noexcept {
-  std::atomic_ref<std::uint64_t>(word).store(value, std::memory_order_release);
+  shared_atomic(word).store(value, std::memory_order_release);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/error.hpp>
 
 #include <multiproc/detail/os/doorbell.hpp>
@@ -51,7 +52,7 @@ void Barrier::end_generation(bool broken) const {
   const std::uint64_t bit = std::uint64_t{1} << (ending % 64);
   state_->ended_broken = broken ? (state_->ended_broken | bit) : (state_->ended_broken & ~bit);
   state_->arrived = 0;
-  std::atomic_ref<std::uint32_t>(state_->generation).fetch_add(1, std::memory_order_seq_cst);
+  detail::shared_atomic(state_->generation).fetch_add(1, std::memory_order_seq_cst);
   detail::ring_doorbell(state_->generation, state_->sleepers, INT_MAX);
 }
 
@@ -68,7 +69,7 @@ std::size_t Barrier::wait_until(detail::Deadline deadline) {
   }
   held.unlock();
 
-  std::atomic_ref<std::uint32_t> current(state_->generation);
+  auto current = detail::shared_atomic(state_->generation);
   bool in_time = true;
   // acquire: pairs with end_generation's seq_cst bump; the outcome is then read under the guard.
   while (in_time && current.load(std::memory_order_acquire) == generation) {

@@ -1,5 +1,6 @@
 #include <multiproc/condition.hpp>
 
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/error.hpp>
 
 #include <atomic>
@@ -40,7 +41,7 @@ Condition::Condition(const Where& where, Lock* borrowed)
 }
 
 bool Condition::wait_until(detail::Deadline deadline) {
-  std::atomic_ref<std::uint32_t> sequence(state_->sequence);
+  auto sequence = detail::shared_atomic(state_->sequence);
   // Read while we hold the lock: a notify made after we release it changes the value we sleep on.
   const std::uint32_t seen = sequence.load(std::memory_order_relaxed);
   get_lock().release();  // throws NotOwner, with nothing changed, if we do not hold it
@@ -61,12 +62,12 @@ void Condition::notify(int n) {
   if (n < 1) {
     throw ValueError("multiproc::Condition::notify: n must be >= 1");
   }
-  std::atomic_ref<std::uint32_t>(state_->sequence).fetch_add(1, std::memory_order_seq_cst);
+  detail::shared_atomic(state_->sequence).fetch_add(1, std::memory_order_seq_cst);
   detail::ring_doorbell(state_->sequence, state_->sleepers, n);
 }
 
 void Condition::notify_all() {
-  std::atomic_ref<std::uint32_t>(state_->sequence).fetch_add(1, std::memory_order_seq_cst);
+  detail::shared_atomic(state_->sequence).fetch_add(1, std::memory_order_seq_cst);
   detail::ring_doorbell(state_->sequence, state_->sleepers, INT_MAX);
 }
 

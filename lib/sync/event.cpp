@@ -4,6 +4,7 @@
 #include <climits>
 
 #include <multiproc/detail/os/doorbell.hpp>
+#include <multiproc/detail/os/shared_layout.hpp>
 
 #include "os/futex.hpp"
 #include "shm/inspection.hpp"
@@ -13,7 +14,7 @@ namespace multiproc {
 namespace {
 
 bool flag_set(const EventState& state) noexcept {
-  return std::atomic_ref<const std::uint32_t>(state.flag).load(std::memory_order_acquire) != 0;
+  return detail::shared_atomic(state.flag).load(std::memory_order_acquire) != 0;
 }
 
 // What Event::wait and the ready fd's helper thread both do: true once set, false at the deadline.
@@ -52,13 +53,13 @@ void Event::saw_clear() const noexcept {
 }
 
 void Event::set() {
-  if (std::atomic_ref<std::uint32_t>(state_->flag).exchange(1, std::memory_order_seq_cst) == 0) {
+  if (detail::shared_atomic(state_->flag).exchange(1, std::memory_order_seq_cst) == 0) {
     detail::ring_doorbell(state_->flag, state_->sleepers, INT_MAX);
   }
 }
 
 void Event::clear() {
-  std::atomic_ref<std::uint32_t>(state_->flag).store(0, std::memory_order_seq_cst);
+  detail::shared_atomic(state_->flag).store(0, std::memory_order_seq_cst);
   saw_clear();
 }
 

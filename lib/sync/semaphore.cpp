@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/error.hpp>
 
 #include <multiproc/detail/os/doorbell.hpp>
@@ -32,7 +33,7 @@ void Semaphore::acquire() { (void)acquire_until(detail::Deadline::max()); }
 bool Semaphore::try_acquire() { return acquire_until(detail::Deadline::min()); }
 
 bool Semaphore::acquire_until(detail::Deadline deadline) {
-  std::atomic_ref<std::uint32_t> value(state_->value);
+  auto value = detail::shared_atomic(state_->value);
   std::uint32_t seen = value.load(std::memory_order_relaxed);
   for (;;) {
     while (seen > 0) {
@@ -54,7 +55,7 @@ void Semaphore::release(int n) {
   if (n < 1) {
     throw ValueError("multiproc::Semaphore::release: n must be >= 1, not " + std::to_string(n));
   }
-  std::atomic_ref<std::uint32_t> value(state_->value);
+  auto value = detail::shared_atomic(state_->value);
   const std::uint32_t limit = state_->bound != 0 ? state_->bound : static_cast<std::uint32_t>(INT_MAX);
   std::uint32_t seen = value.load(std::memory_order_relaxed);
   do {
@@ -72,7 +73,7 @@ void Semaphore::release(int n) {
 }
 
 int Semaphore::get_value() const noexcept {
-  return static_cast<int>(std::atomic_ref<std::uint32_t>(state_->value).load(std::memory_order_relaxed));
+  return static_cast<int>(detail::shared_atomic(state_->value).load(std::memory_order_relaxed));
 }
 
 namespace {

@@ -1,8 +1,11 @@
 #pragma once
 // Internal: which processes hold each end of a Pipe, so that one end can tell when nobody is left
 // at the other.
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/segment.hpp>
 
@@ -29,6 +32,10 @@ inline constexpr std::uint32_t confirmed_bit = 0x80000000u;
 struct PipeEnds {
   EndHolders end[2];
 };
+static_assert(std::is_trivially_copyable_v<EndHolders> && sizeof(EndHolders) == (2 + EndHolders::slots) * 4 &&
+              alignof(EndHolders) == 4 && offsetof(EndHolders, holder) == 8);
+static_assert(sizeof(PipeEnds) == 2 * sizeof(EndHolders));
+static_assert(atomic_across_processes<std::uint32_t>);
 
 // The holder tables of one pipe, in an anonymous segment of their own.
 struct PipeHolders {

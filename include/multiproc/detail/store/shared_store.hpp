@@ -21,12 +21,15 @@
 // checked against the half) into the spare half and flips. A rebuild killed half-way leaves the
 // old half live, and the next taker rebuilds again.
 #include <cstddef>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <functional>
 #include <memory>
 #include <span>
 #include <vector>
 
+#include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/segment.hpp>
@@ -47,6 +50,10 @@ struct StoreControl {
   std::uint64_t active;      // 0 or 1: the live half (the commit point of a rebuild)
   std::uint64_t rebuilds;    // bumped by every rebuild, so handles know to reopen the live heap
 };
+static_assert(std::is_trivially_copyable_v<StoreControl> && alignof(StoreControl) == 8 &&
+              sizeof(StoreControl) == sizeof(LockState) + 5 * sizeof(std::uint64_t) &&
+              offsetof(StoreControl, key_type) == sizeof(LockState));
+static_assert(atomic_across_processes<std::uint64_t>);
 
 // The start of each half. Under the lock, as above.
 struct HalfHeader {
@@ -57,6 +64,7 @@ struct HalfHeader {
   std::uint64_t count;       // live entries (recomputed by every rebuild)
   std::uint64_t cells_used;  // cells not empty (live or tombstone): the table grows before half
 };
+static_assert(std::is_trivially_copyable_v<HalfHeader> && sizeof(HalfHeader) == 24 && alignof(HalfHeader) == 8);
 
 class MULTIPROC_API SharedStore {
  public:
