@@ -7,7 +7,7 @@
 //
 // Prints one line per scenario (trials, kills that landed, locks taken over from a killed holder,
 // failures) and exits 1 on any failure.
-// The test suite runs a short campaign; the closing note of issue 7 quotes a long one.
+// The test suite runs a short campaign; the README ("Failure, measured") quotes a long one.
 #include <signal.h>
 #include <unistd.h>
 

@@ -379,6 +379,27 @@ BOOST_AUTO_TEST_CASE(only_the_task_a_dead_worker_took_fails) {
   BOOST_CHECK_EQUAL(behind.get(10s), 16);
 }
 
+// Checks that the orphaned pool worker `worker` ends within 5 s (or is a zombie nobody reaps: an
+// orphan's new parent may be a container's init that never waits); kills it if not, so that it
+// does not hold the test's output open.
+namespace {
+void check_leaves_within_5s(pid_t worker) {
+  const auto gone = [worker] {
+    std::ifstream stat("/proc/" + std::to_string(worker) + "/stat");
+    std::string pid_field, name, state;
+    return !(stat >> pid_field >> name >> state) || state == "Z";
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!gone() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_CHECK_MESSAGE(gone(), "worker " << worker << " outlived its pool's process");
+  if (!gone()) {
+    ::kill(worker, SIGKILL);
+  }
+}
+}  // namespace
+
 // A process killed while it owns a pool leaves no worker behind: each notices that its parent is
 // gone (at its next 50 ms look) and leaves, instead of waiting for tasks for ever.
 BOOST_AUTO_TEST_CASE(workers_leave_when_the_pools_process_is_killed) {
@@ -393,17 +414,7 @@ BOOST_AUTO_TEST_CASE(workers_leave_when_the_pools_process_is_killed) {
   BOOST_REQUIRE(owner.join(10s));
   const pid_t worker = worker_pid.load();
   BOOST_REQUIRE(worker > 0);
-  // Gone, or a zombie nobody reaps (an orphan's new parent may be a container's init that never waits).
-  const auto gone = [worker] {
-    std::ifstream stat("/proc/" + std::to_string(worker) + "/stat");
-    std::string pid_field, name, state;
-    return !(stat >> pid_field >> name >> state) || state == "Z";
-  };
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!gone() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
-  BOOST_CHECK_MESSAGE(gone(), "worker " << worker << " outlived its pool's process");
+  check_leaves_within_5s(worker);
 }
 
 // The same when the pool's process dies at once, before its workers have run an instruction of
@@ -426,18 +437,6 @@ BOOST_AUTO_TEST_CASE(workers_leave_when_the_pools_process_dies_as_they_start) {
   BOOST_REQUIRE(owner.join(10s));
   for (const pid_t worker : worker_pids) {
     BOOST_REQUIRE(worker > 0);
-    const auto gone = [worker] {
-      std::ifstream stat("/proc/" + std::to_string(worker) + "/stat");
-      std::string pid_field, name, state;
-      return !(stat >> pid_field >> name >> state) || state == "Z";
-    };
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!gone() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(10ms);
-    }
-    BOOST_CHECK_MESSAGE(gone(), "worker " << worker << " outlived its pool's process");
-    if (!gone()) {
-      ::kill(worker, SIGKILL);  // do not leave it holding the test's output open
-    }
+    check_leaves_within_5s(worker);
   }
 }

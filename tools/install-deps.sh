@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential pkg-config meson ninja-build
+  cmake                            # the packaging test builds a find_package(multiproc) consumer
   libboost-dev libboost-test-dev   # Boost.Interprocess (header-only) and Boost.Test
   libbenchmark-dev                 # Google Benchmark
   libcereal-dev                    # cereal: the codec of Queue/Pipe for non-trivial types

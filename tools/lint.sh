@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Static analysis of lib/ and include/, clean by rule (tools/run-tests.sh fails on any finding):
+#   check-layers.py  every file includes only its own layer and those below (lib/README.md)
 #   cppcheck   --enable=warning,performance,portability
 #   clang-tidy bugprone-*, concurrency-*, performance-*, except bugprone-easily-swappable-parameters
 #              (it flags every pair of same-typed parameters, such as (offset, size)).
@@ -9,6 +10,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${MULTIPROC_BUILD_DIR:-build}
 status=0
+
+echo "layers: lib/ include/"
+python3 tools/check-layers.py || status=1
 
 echo "cppcheck: lib/ include/"
 cppcheck --enable=warning,performance,portability --std=c++20 --language=c++ --inline-suppr --quiet \

@@ -24,7 +24,7 @@
 
 namespace multiproc {
 
-// ---- Where an object lives: the tags of API.md ------------------------------------------------
+// ---- Where an object lives: anonymous, or named and created or opened ------------------------
 
 // Create a new named object; AlreadyExists if the name is taken. `create.with_mode(0660)` widens
 // the permissions (the default 0600 lets only the creating user in; the umask is not applied).
@@ -172,7 +172,7 @@ static_assert(offsetof(SegmentHeader, magic) == 0 && offsetof(SegmentHeader, map
 
 inline constexpr std::uint32_t segment_magic = 0x4d505347;      // "MPSG"
 inline constexpr std::uint32_t segment_abandoned = 0x4d504142;  // "MPAB"
-inline constexpr std::uint32_t segment_layout_version = 1;
+inline constexpr std::uint32_t segment_layout_version = 2;  // 2: LockState records its holder and depth
 
 // One piece of a named object's live state, as `multiproc inspect` (inspect_segment in
 // <multiproc/registry.hpp>) reports it; each kind of object says what its state is.

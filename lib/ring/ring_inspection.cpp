@@ -24,17 +24,10 @@ void add_positions(FieldList& out, std::uint64_t capacity, std::uint64_t written
 
 namespace {
 
-bool inspect_spsc_ring(const SegmentSnapshot& snapshot, FieldList& out) {
-  const auto control = snapshot.control<SpscControl>();
-  if (!control) {
-    return false;
-  }
-  add_positions(out, snapshot.header().element_count, control->write_pos, control->read_pos);
-  return true;
-}
-
-bool inspect_mpmc_ring(const SegmentSnapshot& snapshot, FieldList& out) {
-  const auto control = snapshot.control<SlotRingControl>();
+// A ring whose control block `Control` holds its two positions.
+template <class Control>
+bool inspect_ring(const SegmentSnapshot& snapshot, FieldList& out) {
+  const auto control = snapshot.control<Control>();
   if (!control) {
     return false;
   }
@@ -43,8 +36,8 @@ bool inspect_mpmc_ring(const SegmentSnapshot& snapshot, FieldList& out) {
 }
 
 [[maybe_unused]] const bool ring_inspectors_registered =
-    register_inspector(ObjectKind::spsc_ring, {element_type_as_is, inspect_spsc_ring}) &&
-    register_inspector(ObjectKind::mpmc_ring, {slot_message_type, inspect_mpmc_ring});
+    register_inspector(ObjectKind::spsc_ring, {element_type_as_is, inspect_ring<SpscControl>}) &&
+    register_inspector(ObjectKind::mpmc_ring, {slot_message_type, inspect_ring<SlotRingControl>});
 
 }  // namespace
 

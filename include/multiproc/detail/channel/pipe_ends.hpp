@@ -32,7 +32,7 @@ inline constexpr std::uint32_t confirmed_bit = 0x80000000u;
 struct PipeEnds {
   EndHolders end[2];
 };
-static_assert(std::is_trivially_copyable_v<EndHolders> && sizeof(EndHolders) == (2 + EndHolders::slots) * 4 &&
+static_assert(std::is_trivially_copyable_v<EndHolders> && sizeof(EndHolders) == (2 + std::size_t{EndHolders::slots}) * sizeof(std::uint32_t) &&
               alignof(EndHolders) == 4 && offsetof(EndHolders, holder) == 8);
 static_assert(sizeof(PipeEnds) == 2 * sizeof(EndHolders));
 static_assert(atomic_across_processes<std::uint32_t>);
