@@ -1,5 +1,7 @@
 #include <multiproc/detail/os/liveness.hpp>
 
+#include "os/thread_id.hpp"
+
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -16,10 +18,6 @@ namespace {
 // Relaxed: every thread of a process computes the same value, so any thread may store it and a
 // stale 0 only costs one getpid(); the fork handler resets it in the child's only thread.
 std::atomic<std::uint32_t> cached_pid{0};
-// The calling thread's id; 0 until it is first asked for. Reset in a forked child, whose only
-// thread has a new id.
-thread_local std::uint32_t cached_tid = 0;
-
 void forget_pid() noexcept {
   cached_pid.store(0, std::memory_order_relaxed);
   cached_tid = 0;
@@ -31,6 +29,8 @@ void forget_pid() noexcept {
 
 }  // namespace
 
+constinit thread_local std::uint32_t cached_tid [[gnu::tls_model("initial-exec")]] = 0;
+
 std::uint32_t current_pid() noexcept {
   std::uint32_t pid = cached_pid.load(std::memory_order_relaxed);
   if (pid == 0) {
@@ -40,12 +40,7 @@ std::uint32_t current_pid() noexcept {
   return pid;
 }
 
-std::uint32_t current_tid() noexcept {
-  if (cached_tid == 0) {
-    cached_tid = static_cast<std::uint32_t>(::gettid());
-  }
-  return cached_tid;
-}
+std::uint32_t current_tid() noexcept { return this_thread_id(); }
 
 bool process_is_alive(std::uint32_t pid) noexcept {
   if (pid == 0) {

@@ -8,6 +8,7 @@
 #include <multiproc/error.hpp>
 
 #include "os/futex.hpp"
+#include "os/thread_id.hpp"
 #include "sync/lock_inspection.hpp"
 
 #include <multiproc/detail/os/tsan.hpp>
@@ -50,7 +51,7 @@ bool acquired(LockState& state, int rc, WhenHeld when_held) {
       // A nested acquisition of an RLock keeps the outermost one's `recovered`.
       if (++state.depth == 1) {
         state.recovered = 0;
-        shared_atomic(state.holder_tid).store(current_tid(), std::memory_order_relaxed);
+        shared_atomic(state.holder_tid).store(this_thread_id(), std::memory_order_relaxed);
       }
       return true;
     case EOWNERDEAD:
@@ -59,7 +60,7 @@ bool acquired(LockState& state, int rc, WhenHeld when_held) {
       check(pthread_mutex_consistent(&state.mutex), "multiproc: cannot recover a lock whose holder died");
       state.depth = 1;
       state.recovered = 1;
-      shared_atomic(state.holder_tid).store(current_tid(), std::memory_order_relaxed);
+      shared_atomic(state.holder_tid).store(this_thread_id(), std::memory_order_relaxed);
       return true;
     case ETIMEDOUT:
     case EBUSY:
@@ -128,7 +129,7 @@ bool RobustMutex::acquire_until(Deadline deadline) {
 
 void RobustMutex::release() {
   // relaxed: only the holder ever reads its own id here; any other thread reads another value.
-  if (shared_atomic(state_->holder_tid).load(std::memory_order_relaxed) != current_tid()) {
+  if (shared_atomic(state_->holder_tid).load(std::memory_order_relaxed) != this_thread_id()) {
     throw NotOwner("multiproc: release of a lock the calling thread does not hold");
   }
   if (--state_->depth == 0) {
