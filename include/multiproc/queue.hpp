@@ -178,6 +178,13 @@ class Queue {
   Queue(open_t how, std::string_view name) : backend_(Where(how, name), 2) {}
   Queue(open_or_create_t how, std::string_view name, std::size_t capacity = default_capacity)
       : backend_(Where(how, name), capacity) {}
+  // The named forms with room for `ring_bytes` bytes of messages, as the anonymous one above.
+  Queue(create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : backend_(Where(how, name), capacity, ring_bytes) {}
+  Queue(open_or_create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : backend_(Where(how, name), capacity, ring_bytes) {}
 
   // Blocks while full. Throws Closed after close(), MessageTooLarge for a message the queue could
   // never hold.
@@ -343,6 +350,18 @@ class JoinableQueue : public Queue<T> {
   JoinableQueue(open_t how, std::string_view name) : Queue<T>(how, name) { counting(); }
   JoinableQueue(open_or_create_t how, std::string_view name, std::size_t capacity = Queue<T>::default_capacity)
       : Queue<T>(how, name, capacity) {
+    counting();
+  }
+  // With room for `ring_bytes` bytes of messages (a T that goes through the codec), as Queue's.
+  JoinableQueue(std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : Queue<T>(capacity, ring_bytes) {
+    counting();
+  }
+  template <class How>
+  JoinableQueue(How how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : Queue<T>(how, name, capacity, ring_bytes) {
     counting();
   }
 

@@ -87,6 +87,40 @@ class SharedList {
     }
   }
 
+  // Python's l.insert(i, v): the values from i on move up one place; an i past the end appends.
+  // Atomic for other callers. Entries move one at a time, so a process killed in the middle
+  // leaves one value twice (never a gap); a Full in the middle is undone.
+  void insert(std::size_t i, const T& value) {
+    store_.with_lock([&](Locked& locked) {
+      const std::size_t n = locked.size();
+      const std::size_t at = std::min(i, n);
+      std::size_t moved = n;  // entries [moved, n] now hold their left neighbour's value
+      try {
+        for (; moved > at; --moved) move_entry(locked, moved - 1, moved);
+        locked.set(index(at), encode(value));
+      } catch (...) {
+        for (; moved < n; ++moved) move_entry(locked, moved + 1, moved);
+        if (locked.size() > n) locked.erase(index(n));
+        throw;
+      }
+    });
+  }
+  // Python's del l[i]: the values after i move down one place. std::out_of_range past the end.
+  // Atomic for other callers; a process killed in the middle leaves one value twice.
+  void erase(std::size_t i) {
+    bool inside = false;
+    store_.with_lock([&](Locked& locked) {
+      const std::size_t n = locked.size();
+      inside = i < n;
+      if (!inside) return;
+      for (std::size_t k = i; k + 1 < n; ++k) move_entry(locked, k + 1, k);
+      locked.erase(index(n - 1));
+    });
+    if (!inside) {
+      throw std::out_of_range("multiproc::SharedList::erase: index " + std::to_string(i) + " out of range");
+    }
+  }
+
   [[nodiscard]] std::size_t size() { return store_.size(); }
   [[nodiscard]] bool empty() { return size() == 0; }
   void clear() { store_.clear(); }
@@ -114,6 +148,11 @@ class SharedList {
                               "SharedList") {}
   };
   static std::vector<std::byte> index(std::size_t i) { return encode(static_cast<std::uint64_t>(i)); }
+  static void move_entry(Locked& locked, std::size_t from, std::size_t to) {
+    std::vector<std::byte> bytes;
+    locked.get(index(from), bytes);
+    locked.set(index(to), bytes);
+  }
 
   Store store_;
 };
