@@ -21,7 +21,8 @@ A message is one byte string: exactly what a C++ ``Queue<std::string>`` or
 ``SharedDict<std::string, std::string>`` holds, so C++ and Python read each other's messages.
 
 Writing:
-  * ``bytes`` (exactly bytes, not a subclass): its bytes, as they are;
+  * ``bytes`` (exactly bytes, not a subclass): its bytes, as they are (unless they begin with
+    ``PICKLE_TAG``: such bytes travel pickled, as below, so that they come back as they went);
   * ``str`` (exactly str): its UTF-8, as it is;
   * anything else: ``PICKLE_TAG`` (the 7 bytes ``b"\\xffpickle"``) followed by
     ``pickle.dumps(obj, protocol=5)``.

@@ -83,7 +83,8 @@ inline Clock::duration time_left(Clock::time_point until) {
 
 // A message is one byte string: exactly what a C++ Queue<std::string> or SharedDict<std::string,
 // std::string> holds. The rule (documented for users in multiproc/__init__.py):
-//   writing:  bytes (exactly bytes, not a subclass)  -> its bytes
+//   writing:  bytes (exactly bytes, not a subclass)  -> its bytes (unless they begin with
+//                                                        pickle_tag: then pickled, as below)
 //             str (exactly str)                      -> its UTF-8
 //             anything else                          -> pickle_tag + pickle.dumps(obj, protocol=5)
 //   reading:  starts with pickle_tag                 -> pickle.loads(the rest)

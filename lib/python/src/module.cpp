@@ -62,7 +62,11 @@ Patience Patience::from(bool block, const std::optional<double>& timeout) {
 
 std::string to_payload(py::handle obj, bool raw) {
   if (PyBytes_CheckExact(obj.ptr())) {
-    return {PyBytes_AS_STRING(obj.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(obj.ptr()))};
+    std::string bytes{PyBytes_AS_STRING(obj.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(obj.ptr()))};
+    // Bytes that begin with the tag would be read as a pickle: they travel pickled themselves.
+    if (raw || !bytes.starts_with(pickle_tag)) {
+      return bytes;
+    }
   }
   if (PyUnicode_CheckExact(obj.ptr())) {
     Py_ssize_t size = 0;
