@@ -21,9 +21,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string name = argv[1];
-  mp::Queue<std::string> requests(mp::open_or_create, name + ".requests", 64);
-  mp::Queue<std::string> replies(mp::open_or_create, name + ".replies", 64);
-  mp::SharedDict<std::string, std::string> seen(mp::open_or_create, name + ".seen");
+  // The test made the queues (with sizes of its choosing); the record of what was seen is ours.
+  mp::Queue<std::string> requests(mp::open, name + ".requests");
+  mp::Queue<std::string> replies(mp::open, name + ".replies");
+  mp::SharedDict<std::string, std::string> seen(mp::create, name + ".seen");
   for (long i = 0;; ++i) {
     std::string message;
     try {

@@ -3,11 +3,13 @@
 // Being Queue<std::string>, a Python queue and a C++ one opened on the same name are one queue.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
+#include <multiproc/error.hpp>
 #include <multiproc/queue.hpp>
 
 #include "binding.hpp"
@@ -26,10 +28,27 @@ class Reachable : public Cpp {
   using Cpp::put_until;
 };
 
-// Room for messages when the caller does not say: a pickled object of a few MiB fits, and pages
-// of shared memory are only taken as the ring is written through.
-constexpr std::size_t default_buffer_bytes = std::size_t{4} << 20;
+// Room for messages when the caller does not say. A named queue with a maxsize gets what a C++
+// Queue<std::string>(open_or_create, name, maxsize) makes (256 bytes a message), so that either
+// side may be the one that creates it. Otherwise 4 MiB (at least): a pickled object of a few MiB
+// fits, and pages of shared memory are only taken as the ring is written through.
+constexpr std::size_t roomy_buffer_bytes = std::size_t{4} << 20;
 constexpr std::size_t smallest_buffer_bytes = 64;
+
+std::size_t cpp_default_buffer_bytes(long long maxsize) {
+  return detail::ByteRing::record_bytes(detail::ByteBackend<std::string>::typical_bytes) *
+         static_cast<std::size_t>(maxsize);
+}
+
+std::size_t buffer_bytes_for(bool named, long long maxsize, const std::optional<std::size_t>& asked) {
+  if (asked) {
+    return *asked;
+  }
+  if (maxsize <= 0) {
+    return roomy_buffer_bytes;
+  }
+  return named ? cpp_default_buffer_bytes(maxsize) : std::max(roomy_buffer_bytes, cpp_default_buffer_bytes(maxsize));
+}
 
 template <class Cpp>
 class QueueHandle {
@@ -44,10 +63,11 @@ class QueueHandle {
     return maxsize > 0 ? static_cast<std::size_t>(maxsize) : buffer_bytes / 8;
   }
 
-  QueueHandle(long long maxsize, std::size_t buffer_bytes, bool raw)
-      : queue_(std::make_unique<Queue>(capacity_for(maxsize, buffer_bytes), buffer_bytes)), raw_(raw) {}
-  QueueHandle(How how, const std::string& name, long long maxsize, std::size_t buffer_bytes, bool raw)
-      : queue_(open_named(how, name, maxsize, buffer_bytes)), raw_(raw) {}
+  QueueHandle(long long maxsize, const std::optional<std::size_t>& buffer_bytes, bool raw)
+      : QueueHandle(make_anonymous(maxsize, buffer_bytes_for(false, maxsize, buffer_bytes)), raw) {}
+  QueueHandle(How how, const std::string& name, long long maxsize, const std::optional<std::size_t>& buffer_bytes,
+              bool raw)
+      : QueueHandle(open_named(how, name, maxsize, buffer_bytes_for(true, maxsize, buffer_bytes)), raw) {}
 
   void put(py::handle obj, bool block, const std::optional<double>& timeout) {
     check_usable();
@@ -91,6 +111,11 @@ class QueueHandle {
   }
 
  private:
+  QueueHandle(std::unique_ptr<Queue> queue, bool raw) : queue_(std::move(queue)), raw_(raw) {}
+
+  static std::unique_ptr<Queue> make_anonymous(long long maxsize, std::size_t buffer_bytes) {
+    return std::make_unique<Queue>(capacity_for(maxsize, buffer_bytes), buffer_bytes);
+  }
   static std::unique_ptr<Queue> open_named(How how, const std::string& name, long long maxsize,
                                            std::size_t buffer_bytes) {
     switch (how) {
@@ -99,8 +124,17 @@ class QueueHandle {
       case How::open:
         return std::make_unique<Queue>(multiproc::open, name);
       case How::open_or_create:
-        return std::make_unique<Queue>(multiproc::open_or_create, name, capacity_for(maxsize, buffer_bytes),
-                                       buffer_bytes);
+        // Opened first: an existing queue is taken whatever its sizes (C++'s open_or_create would
+        // insist that they match what this call asks for).
+        try {
+          return std::make_unique<Queue>(multiproc::open, name);
+        } catch (const multiproc::NotFound&) {
+          try {
+            return open_named(How::create, name, maxsize, buffer_bytes);
+          } catch (const multiproc::AlreadyExists&) {
+            return std::make_unique<Queue>(multiproc::open, name);  // made by another process meanwhile
+          }
+        }
     }
     throw std::logic_error("unreachable");
   }
@@ -122,30 +156,30 @@ struct SimpleHandle : PlainHandle {
 template <class Handle>
 void add_named_forms(py::class_<Handle>& cls, const char* kind, bool maxsize) {
   auto named = [](How how) {
-    return [how](const std::string& name, long long maxsize, std::size_t buffer_bytes, bool raw) {
+    return [how](const std::string& name, long long maxsize, const std::optional<std::size_t>& buffer_bytes, bool raw) {
       return std::make_unique<Handle>(how, name, maxsize, buffer_bytes, raw);
     };
   };
   if (maxsize) {
     cls.def_static("create", named(How::create), py::arg("name"), py::arg("maxsize") = 0, py::kw_only(),
-                   py::arg("buffer_bytes") = default_buffer_bytes, py::arg("raw") = false,
+                   py::arg("buffer_bytes") = py::none(), py::arg("raw") = false,
                    "Makes the named queue; AlreadyExists (a FileExistsError) if the name is taken.");
     cls.def_static("open_or_create", named(How::open_or_create), py::arg("name"), py::arg("maxsize") = 0,
-                   py::kw_only(), py::arg("buffer_bytes") = default_buffer_bytes, py::arg("raw") = false,
+                   py::kw_only(), py::arg("buffer_bytes") = py::none(), py::arg("raw") = false,
                    "Opens the named queue, or makes it if absent.");
   } else {
     auto without_maxsize = [named](How how) {
-      return [make = named(how)](const std::string& name, std::size_t buffer_bytes, bool raw) {
+      return [make = named(how)](const std::string& name, const std::optional<std::size_t>& buffer_bytes, bool raw) {
         return make(name, 0, buffer_bytes, raw);
       };
     };
     cls.def_static("create", without_maxsize(How::create), py::arg("name"), py::kw_only(),
-                   py::arg("buffer_bytes") = default_buffer_bytes, py::arg("raw") = false);
+                   py::arg("buffer_bytes") = py::none(), py::arg("raw") = false);
     cls.def_static("open_or_create", without_maxsize(How::open_or_create), py::arg("name"), py::kw_only(),
-                   py::arg("buffer_bytes") = default_buffer_bytes, py::arg("raw") = false);
+                   py::arg("buffer_bytes") = py::none(), py::arg("raw") = false);
   }
   cls.def_static(
-      "open", [](const std::string& name, bool raw) { return std::make_unique<Handle>(How::open, name, 0, 0, raw); },
+      "open", [](const std::string& name, bool raw) { return std::make_unique<Handle>(How::open, name, 0, std::nullopt, raw); },
       py::arg("name"), py::arg("raw") = false,
       "Opens the named queue (made by Python or by a C++ Queue<std::string>); NotFound if absent.");
   cls.def("__reduce__", [kind](py::handle self) {
@@ -163,8 +197,8 @@ void add_named_forms(py::class_<Handle>& cls, const char* kind, bool maxsize) {
 template <class Handle>
 py::class_<Handle> bind_queue(py::module_& m, const char* kind, const char* doc) {
   py::class_<Handle> cls(m, kind, doc);
-  cls.def(py::init<long long, std::size_t, bool>(), py::arg("maxsize") = 0, py::kw_only(),
-          py::arg("buffer_bytes") = default_buffer_bytes, py::arg("raw") = false);
+  cls.def(py::init<long long, const std::optional<std::size_t>&, bool>(), py::arg("maxsize") = 0, py::kw_only(),
+          py::arg("buffer_bytes") = py::none(), py::arg("raw") = false);
   add_named_forms(cls, kind, true);
   cls.def("put", &Handle::put, py::arg("obj"), py::arg("block") = true, py::arg("timeout") = py::none(),
           "Puts obj; waits while full (at most `timeout` seconds, then raises queue.Full).");
@@ -208,8 +242,10 @@ void bind_queues(py::module_& m) {
       "Waits until every message put was marked done. (A timeout is multiproc's addition: False if it passed.)");
 
   py::class_<SimpleHandle> simple(m, "SimpleQueue", "multiprocessing.SimpleQueue: put, get, empty, close.");
-  simple.def(py::init([](std::size_t buffer_bytes, bool raw) { return std::make_unique<SimpleHandle>(0, buffer_bytes, raw); }),
-             py::kw_only(), py::arg("buffer_bytes") = default_buffer_bytes, py::arg("raw") = false);
+  simple.def(py::init([](const std::optional<std::size_t>& buffer_bytes, bool raw) {
+               return std::make_unique<SimpleHandle>(0, buffer_bytes, raw);
+             }),
+             py::kw_only(), py::arg("buffer_bytes") = py::none(), py::arg("raw") = false);
   add_named_forms(simple, "SimpleQueue", false);
   simple.def("put", [](SimpleHandle& h, py::handle obj) { h.put(obj, true, std::nullopt); }, py::arg("obj"));
   simple.def("get", [](SimpleHandle& h) { return h.get(true, std::nullopt); });

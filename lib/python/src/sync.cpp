@@ -76,7 +76,7 @@ void bind_mutex(py::module_& m, const char* kind, const char* doc) {
   cls.def(py::init([] { return std::make_unique<Mutex>(); }));
   add_named_forms<Mutex>(cls, kind);
   add_acquire_release<Mutex>(cls);
-  cls.def("recovered", &Mutex::recovered,
+  cls.def("recovered", [](const Mutex& self) { return self.recovered(); },
           "True when the current acquisition took the lock over from a holder that died with it.");
 }
 
