@@ -11,6 +11,8 @@ packages=(
   valgrind                         # runs Process/Pool tests on their no-pidfd fallback path
   clang libclang-rt-14-dev         # ThreadSanitizer run and libFuzzer targets (clang's runtimes)
   clang-tidy cppcheck              # static analysis of lib/ and include/ (tools/lint.sh)
+  python3-dev python3-pybind11     # the Python module (lib/python), built for /usr/bin/python3
+  python3-pytest                   # its tests (tests/python)
 )
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

@@ -80,7 +80,7 @@ class BasicArray : public detail::Cells<T, Locked> {
   // Unsynchronised element access.
   [[nodiscard]] T& operator[](std::size_t i) noexcept { return this->data_[i]; }
   [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return this->data_[i]; }
-  // Bounds-checked; throws std::out_of_range.
+  // Bounds-checked; throws IndexError.
   [[nodiscard]] T& at(std::size_t i) { return this->data_[checked(i)]; }
   [[nodiscard]] const T& at(std::size_t i) const { return this->data_[checked(i)]; }
 

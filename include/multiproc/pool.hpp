@@ -71,7 +71,7 @@ class AsyncResult {
     return state_->wait_until(detail::deadline_after(timeout));
   }
   [[nodiscard]] bool ready() const { return state_->done(); }
-  // Whether the call succeeded; std::logic_error if it is not ready (Python raises ValueError).
+  // Whether the call succeeded; ValueError if it is not ready (as Python).
   [[nodiscard]] bool successful() const {
     if (!state_->done()) {
       throw ValueError("multiproc::AsyncResult::successful: the result is not ready");

@@ -60,6 +60,13 @@ class Queue {
   Queue(open_t how, std::string_view name) : backend_(Where(how, name), 2) {}
   Queue(open_or_create_t how, std::string_view name, std::size_t capacity = default_capacity)
       : backend_(Where(how, name), capacity) {}
+  // The named forms with room for `ring_bytes` bytes of messages, as the anonymous one above.
+  Queue(create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : backend_(Where(how, name), capacity, ring_bytes) {}
+  Queue(open_or_create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : backend_(Where(how, name), capacity, ring_bytes) {}
 
   // Blocks while full. Throws Closed after close(), MessageTooLarge for a message the queue could
   // never hold.
@@ -227,8 +234,20 @@ class JoinableQueue : public Queue<T> {
       : Queue<T>(how, name, capacity) {
     counting();
   }
+  // With room for `ring_bytes` bytes of messages (a T that goes through the codec), as Queue's.
+  JoinableQueue(std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : Queue<T>(capacity, ring_bytes) {
+    counting();
+  }
+  template <class How>
+  JoinableQueue(How how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : Queue<T>(how, name, capacity, ring_bytes) {
+    counting();
+  }
 
-  // Marks one message taken with get() as processed. Throws std::logic_error when called more
+  // Marks one message taken with get() as processed. Throws ValueError when called more
   // often than messages were put (Python raises ValueError).
   void task_done() {
     if (!detail::finish_task(this->signals())) {

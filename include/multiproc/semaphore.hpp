@@ -54,7 +54,7 @@ class MULTIPROC_API Semaphore {
     return acquire_until(detail::deadline_after(timeout));
   }
   [[nodiscard]] bool try_acquire();
-  // Adds `n` units, waking up to `n` sleepers. Throws std::invalid_argument for n < 1, and
+  // Adds `n` units, waking up to `n` sleepers. Throws ValueError for n < 1, and
   // TooManyReleases when a BoundedSemaphore would exceed its start value.
   void release(int n = 1);
   [[nodiscard]] int get_value() const noexcept;

@@ -50,7 +50,7 @@ class SharedDict {
     return decode<V>(value);
   }
   [[nodiscard]] V get(const K& key, const V& otherwise) { return get(key).value_or(otherwise); }
-  // Python's d[key]: throws std::out_of_range (Python's KeyError) if absent.
+  // Python's d[key]: throws KeyError if absent.
   [[nodiscard]] V at(const K& key) {
     auto value = get(key);
     if (!value) {

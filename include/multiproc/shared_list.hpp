@@ -52,7 +52,7 @@ class SharedList {
       }
     });
   }
-  // Removes and returns the last value; std::out_of_range if empty (Python's IndexError).
+  // Removes and returns the last value; IndexError if empty.
   T pop() {
     std::optional<T> value;
     store_.with_lock([&](Locked& locked) {
@@ -68,7 +68,7 @@ class SharedList {
     }
     return std::move(*value);
   }
-  // A copy of element i; std::out_of_range past the end.
+  // A copy of element i; IndexError past the end.
   [[nodiscard]] T operator[](std::size_t i) {
     std::vector<std::byte> bytes;
     if (!store_.get(index(i), bytes)) {
@@ -76,7 +76,7 @@ class SharedList {
     }
     return decode<T>(bytes);
   }
-  // Replaces element i; std::out_of_range past the end.
+  // Replaces element i; IndexError past the end.
   void set(std::size_t i, const T& value) {
     bool inside = false;
     store_.with_lock([&](Locked& locked) {
@@ -85,6 +85,40 @@ class SharedList {
     });
     if (!inside) {
       throw IndexError("multiproc::SharedList::set: index " + std::to_string(i) + " out of range");
+    }
+  }
+
+  // Python's l.insert(i, v): the values from i on move up one place; an i past the end appends.
+  // Atomic for other callers. Entries move one at a time, so a process killed in the middle
+  // leaves one value twice (never a gap); a Full in the middle is undone.
+  void insert(std::size_t i, const T& value) {
+    store_.with_lock([&](Locked& locked) {
+      const std::size_t n = locked.size();
+      const std::size_t at = std::min(i, n);
+      std::size_t moved = n;  // entries [moved, n] now hold their left neighbour's value
+      try {
+        for (; moved > at; --moved) move_entry(locked, moved - 1, moved);
+        locked.set(index(at), encode(value));
+      } catch (...) {
+        for (; moved < n; ++moved) move_entry(locked, moved + 1, moved);
+        if (locked.size() > n) locked.erase(index(n));
+        throw;
+      }
+    });
+  }
+  // Python's del l[i]: the values after i move down one place. IndexError past the end.
+  // Atomic for other callers; a process killed in the middle leaves one value twice.
+  void erase(std::size_t i) {
+    bool inside = false;
+    store_.with_lock([&](Locked& locked) {
+      const std::size_t n = locked.size();
+      inside = i < n;
+      if (!inside) return;
+      for (std::size_t k = i; k + 1 < n; ++k) move_entry(locked, k + 1, k);
+      locked.erase(index(n - 1));
+    });
+    if (!inside) {
+      throw IndexError("multiproc::SharedList::erase: index " + std::to_string(i) + " out of range");
     }
   }
 
@@ -115,6 +149,11 @@ class SharedList {
                               "SharedList") {}
   };
   static std::vector<std::byte> index(std::size_t i) { return encode(static_cast<std::uint64_t>(i)); }
+  static void move_entry(Locked& locked, std::size_t from, std::size_t to) {
+    std::vector<std::byte> bytes;
+    locked.get(index(from), bytes);
+    locked.set(index(to), bytes);
+  }
 
   Store store_;
 };
