@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -99,14 +100,25 @@ int default_local_workers(MPI_Comm comm, bool serving) {
   return std::max(1, usable / std::max(1, serving_here));
 }
 
-// Sleeps (or yields) for the idle pause, or until `wake` is notified. Called with `lock` held.
+// Sleeps for `pause` (or, if it is not positive, yields), or until `wake` is notified. Called with
+// `lock` held.
 void pause_idle(std::unique_lock<std::mutex>& lock, std::condition_variable& wake, Clock::duration pause) {
-  if (pause < shortest_sleep) {
+  if (pause <= Clock::duration::zero()) {
     lock.unlock();
     std::this_thread::yield();
     lock.lock();
   } else {
     (void)wake.wait_for(lock, pause);
+  }
+}
+
+// The same with nothing to wake for, eager (see idle_pause).
+void nap(Clock::duration idle_for) {
+  const Clock::duration pause = idle_pause(idle_for, true);
+  if (pause <= Clock::duration::zero()) {
+    std::this_thread::yield();
+  } else {
+    std::this_thread::sleep_for(pause);
   }
 }
 
@@ -122,6 +134,7 @@ class Server {
   }
 
   void serve() {
+    const PreciseSleeps precise;
     Message message;
     auto last_busy = Clock::now();
     bool stopping = false;
@@ -153,7 +166,9 @@ class Server {
         last_busy = now;
         continue;
       }
-      Clock::duration pause = idle_pause(now - last_busy);
+      // Eager only while it holds nothing: then the client's next task is what it waits for; while
+      // tasks run, their results wake it (`ready`), and the client tops it up before it runs dry.
+      Clock::duration pause = idle_pause(now - last_busy, results_.held == 0);
       if (results_.count > 0) {
         pause = std::min<Clock::duration>(pause, results_.oldest + result_delay - now);
       }
@@ -163,7 +178,7 @@ class Server {
     std::uint32_t none = 0;
     mailbox_.send(client_rank, bye_tag, std::vector<std::byte>(sizeof none));
     for (auto idle_since = Clock::now(); mailbox_.sending();) {
-      std::this_thread::sleep_for(std::max<Clock::duration>(idle_pause(Clock::now() - idle_since), shortest_sleep));
+      nap(Clock::now() - idle_since);
     }
     pool_.join();
   }
@@ -443,6 +458,7 @@ class ClusterCore::Client {
   }
 
   void dispatch() {
+    const PreciseSleeps precise;
     Message message;
     auto last_busy = Clock::now();
     bool stop_sent = false;
@@ -490,12 +506,20 @@ class ClusterCore::Client {
         last_busy = Clock::now();
         continue;
       }
-      pause_idle(lock, wake_, idle_pause(now - last_busy));
+      // Eager while a few tasks are out: a caller is likely waiting on one of them. A map's many
+      // tasks come back in batches, and the ranks hold work enough not to notice a pause.
+      const std::size_t out = outstanding();
+      pause_idle(lock, wake_, idle_pause(now - last_busy, out > 0 && out <= static_cast<std::size_t>(processes_)));
     }
   }
 
-  [[nodiscard]] bool nothing_outstanding() const {
-    return std::all_of(servers_.begin(), servers_.end(), [](const Server& s) { return s.outstanding.empty(); });
+  [[nodiscard]] bool nothing_outstanding() const { return outstanding() == 0; }
+  [[nodiscard]] std::size_t outstanding() const {
+    std::size_t out = 0;
+    for (const Server& server : servers_) {
+      out += server.outstanding.size();
+    }
+    return out;
   }
 
   void take(const Message& message) {
@@ -534,7 +558,9 @@ class ClusterCore::Client {
   }
 
   // Sends queued tasks to the ranks that are down to half their target, a worker's worth to each
-  // in turn so that every worker gets a task before any gets a second; one message per rank.
+  // in turn so that every worker gets a task before any gets a second; one message per rank. The
+  // least loaded rank comes first, and of equally loaded ones the one heard from last: a lone
+  // call goes to the rank that is awake, not to one that has begun to sleep.
   bool top_up() {
     std::vector<std::size_t> room(servers_.size(), 0);
     std::size_t wanted = 0;
@@ -566,9 +592,20 @@ class ClusterCore::Client {
         messages[i] = {};
       }
     };
+    std::vector<std::size_t> order(servers_.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      const Server& x = servers_[a];
+      const Server& y = servers_[b];
+      const std::size_t x_load = x.outstanding.size() * y.workers;  // outstanding per worker, compared exactly
+      const std::size_t y_load = y.outstanding.size() * x.workers;
+      return x_load != y_load ? x_load < y_load : x.last_heard > y.last_heard;
+    });
     while (!batch.empty()) {
-      for (std::size_t k = 0; k < servers_.size() && !batch.empty(); ++k) {
-        const std::size_t i = (next_server_ + k) % servers_.size();
+      for (const std::size_t i : order) {
+        if (batch.empty()) {
+          break;
+        }
         Server& server = servers_[i];
         if (server.outstanding.empty()) {
           server.last_heard = now;  // idle until now: its pace is measured from here
@@ -587,7 +624,6 @@ class ClusterCore::Client {
     for (std::size_t i = 0; i < servers_.size(); ++i) {
       send(i);
     }
-    next_server_ = (next_server_ + 1) % servers_.size();
     return true;
   }
 
@@ -612,7 +648,6 @@ class ClusterCore::Client {
   Mailbox mailbox_;             // the dispatcher's, once started
   std::vector<Server> servers_;  // by rank - 1; the dispatcher's, but for the immutable objects
   int processes_ = 0;
-  std::size_t next_server_ = 0;
 
   std::mutex names_mutex_;
   std::unordered_map<std::uintptr_t, CodeName> names_;
@@ -654,7 +689,7 @@ ClusterCore::ClusterCore(const World& world, int local_workers, int maxtasksperc
   for (int heard = 0; heard < world.size() - 1;) {
     const auto waiting_since = Clock::now();
     while (!mailbox.receive(MPI_ANY_SOURCE, message)) {
-      std::this_thread::sleep_for(std::max<Clock::duration>(idle_pause(Clock::now() - waiting_since), shortest_sleep));
+      nap(Clock::now() - waiting_since);
     }
     if (message.tag != hello_tag || message.source <= client_rank || message.source >= world.size()) {
       abort_job("the client (rank 0) got an unexpected message from rank " + std::to_string(message.source) +

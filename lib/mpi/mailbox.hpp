@@ -7,6 +7,7 @@
 // MPI reports errors on this communicator with MPI's default handler, which ends the whole job
 // with a message: a failure there can never leave a rank waiting for ever.
 #include <mpi.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <chrono>
@@ -79,15 +80,38 @@ class Mailbox {
   std::vector<Send> sends_;  // moving a Send keeps its bytes where MPI was told they are
 };
 
-// How long a side that found nothing to do waits before it looks for messages again: at first
-// not at all (an answer usually follows within microseconds), then a quarter of the time it has
-// been idle, up to a millisecond. MPI has no file descriptor to sleep on, and its own blocking
-// calls spin a core; this way an idle rank costs a thousand cheap looks a second instead, and
-// leaves the CPUs to the local workers.
-inline Clock::duration idle_pause(Clock::duration idle_for) {
-  return std::min<Clock::duration>(idle_for / 4, std::chrono::milliseconds(1));
+// How long a side that found nothing to do waits before it looks for messages again. MPI has no
+// file descriptor to sleep on, and its own blocking calls spin a core. So a side that expects an
+// answer soon (`eager`: a lone call is waiting on it) does not sleep for the first `spin_window`
+// after it last had something to do, yielding the CPU between looks (zero means that); after
+// that, and at once when not eager, it sleeps a quarter of the time it has been idle, at least
+// 10 us and at most a millisecond: an idle rank costs a thousand cheap looks a second, and ranks
+// that wait on their local workers leave the CPUs to them. (On 2 cores, four ranks spinning at
+// once kept the very worker they waited for off the CPU: round trips took milliseconds.)
+constexpr auto spin_window = std::chrono::microseconds(200);
+inline Clock::duration idle_pause(Clock::duration idle_for, bool eager) {
+  if (eager && idle_for < spin_window) {
+    return Clock::duration::zero();
+  }
+  return std::clamp<Clock::duration>(idle_for / 4, std::chrono::microseconds(10), std::chrono::milliseconds(1));
 }
-// Below this pause a waiter yields the CPU instead of sleeping: a timed sleep costs more than it saves.
-constexpr auto shortest_sleep = std::chrono::microseconds(20);
+
+// Short sleeps on time, for the thread that makes one: the kernel lets a sleep overrun by the
+// thread's timer slack, 50 us by default, which made every pause of this polling cost ~100 us
+// (and a round trip between ranks 300 us instead of tens). Restores the slack it found.
+class PreciseSleeps {
+ public:
+  PreciseSleeps() : saved_(::prctl(PR_GET_TIMERSLACK)) { ::prctl(PR_SET_TIMERSLACK, 1UL); }
+  PreciseSleeps(const PreciseSleeps&) = delete;
+  PreciseSleeps& operator=(const PreciseSleeps&) = delete;
+  ~PreciseSleeps() {
+    if (saved_ > 0) {
+      ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(saved_));
+    }
+  }
+
+ private:
+  int saved_;
+};
 
 }  // namespace multiproc::mpi::detail
