@@ -1,9 +1,9 @@
 // The cluster pool's first program: squares of 0..N-1 on every rank of an MPI job but the first,
 // which hands out the work and prints the sum. Runs unchanged on one machine or many:
 //
-//   mpirun -n 4 ./build/examples/mpi_squares 100000               # 4 local ranks
+//   mpirun -n 4 --oversubscribe ./build/examples/mpi_squares 100000          # 4 ranks here
 //   mpirun --hostfile hosts --map-by ppr:1:node --bind-to none ./build/examples/mpi_squares 100000
-//   srun -N 4 -n 4 --cpus-per-task=32 ./build/examples/mpi_squares 100000
+//   srun --mpi=pmix -N 4 --ntasks-per-node=1 --cpus-per-task=32 ./build/examples/mpi_squares 100000
 //
 // Each serving rank forks a local pool over its share of its machine's CPUs; the program prints
 // how many ranks and workers took part, and where each worker ran, and checks the sum.

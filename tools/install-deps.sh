@@ -10,6 +10,8 @@ packages=(
   valgrind                         # runs Process/Pool tests on their no-pidfd fallback path
   clang libclang-rt-14-dev         # ThreadSanitizer run and libFuzzer targets (clang's runtimes)
   clang-tidy cppcheck              # static analysis of lib/ and include/ (tools/lint.sh)
+  openmpi-bin libopenmpi-dev       # libmultiproc-mpi (the cluster pools) and mpirun for its tests
+  python3-mpi4py                   # mpi4py.futures, which bench/compare_mpi4py.py measures against
 )
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

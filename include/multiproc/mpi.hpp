@@ -163,7 +163,7 @@ class Pool {
 
   // Submits a call whose result is an encoded R; returns its state and task id.
   template <class R>
-  std::pair<std::shared_ptr<State<R>>, std::uint64_t> start(Call call) {
+  std::pair<std::shared_ptr<State<R>>, std::uint64_t> start(Call&& call) {
     auto state = std::make_shared<State<R>>();
     const std::uint64_t id = core_->submit(std::move(call), [state](TaskOutcome&& outcome) {
       std::exception_ptr failure = multiproc::detail::failure_of(outcome);
@@ -303,10 +303,15 @@ class Executor {
   explicit Executor(World& world, PoolOptions options = {}) : pool_(world, options) {}
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
-  // On rank 0: shutdown(wait = true), as leaving Python's `with` block.
+  // On rank 0: shutdown(wait = true), as leaving Python's `with` block. (A destructor may not
+  // throw; shutdown throws only if a thread cannot be joined, and then the pool's own destructor
+  // still terminates it.)
   ~Executor() {
     if (is_client()) {
-      shutdown(true);
+      try {
+        shutdown(true);
+      } catch (...) {
+      }
     }
   }
 
@@ -316,9 +321,9 @@ class Executor {
     requires std::invocable<multiproc::detail::function_pointer_t<F>, std::decay_t<Args>...>
   auto submit(F f, Args&&... args) {
     using R = std::invoke_result_t<multiproc::detail::function_pointer_t<F>, std::decay_t<Args>...>;
-    auto [state, id] = pool_.template start<R>(multiproc::detail::make_call(f, std::forward<Args>(args)...));
+    auto started = pool_.template start<R>(multiproc::detail::make_call(f, std::forward<Args>(args)...));
     return multiproc::detail::ResultHandles::future<R>(
-        std::move(state), [core = pool_.core_.get(), id] { return id != 0 && core->cancel(id); });
+        std::move(started.first), [core = pool_.core_.get(), id = started.second] { return id != 0 && core->cancel(id); });
   }
   // Results in input order (Python's Executor.map), read lazily.
   template <multiproc::detail::task_function F, std::ranges::input_range Inputs>
