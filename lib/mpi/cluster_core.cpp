@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -42,8 +43,10 @@ constexpr int client_rank = 0;
 constexpr std::chrono::duration<double> work_ahead = 2ms;
 constexpr std::size_t first_depth = 2;    // tasks per worker while the pace is unknown
 constexpr std::size_t max_depth = 1024;   // tasks per worker, however tiny
-// A batch of tasks stops growing past this many bytes (it always holds at least one task).
+// A batch of tasks, or of results, stops growing past this many bytes (it always holds one).
 constexpr std::size_t batch_bytes = std::size_t{4} << 20;
+// The most a task's arguments may take: one MPI message carries at most INT_MAX bytes.
+constexpr std::size_t max_task_bytes = static_cast<std::size_t>(INT_MAX) - sizeof(TaskHeader);
 // A serving rank sends its finished results once they are half of what it holds, or once the
 // oldest has waited this long: few messages for many tiny tasks, little delay for slow ones.
 constexpr auto result_delay = 200us;
@@ -194,7 +197,7 @@ class Server {
     Clock::time_point oldest;
 
     [[nodiscard]] bool due(Clock::time_point now) const {
-      return count > 0 && (2 * count >= held || now - oldest >= result_delay);
+      return count > 0 && (2 * count >= held || now - oldest >= result_delay || batch.size() >= batch_bytes);
     }
   };
 
@@ -238,7 +241,7 @@ class Server {
     }
     append_result(results_.batch, id, outcome);
     ++results_.count;
-    if (2 * results_.count >= results_.held) {
+    if (results_.due(Clock::now())) {
       results_.ready.notify_one();
     }
   }
@@ -289,8 +292,12 @@ class ClusterCore::Client {
   }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
+  // A destructor may not throw: terminate() throws only if the dispatcher cannot be joined.
   ~Client() {
-    terminate();
+    try {
+      terminate();
+    } catch (...) {
+    }
     MPI_Comm_free(&comm_);
   }
 
@@ -612,6 +619,13 @@ class ClusterCore::Client {
         }
         for (std::size_t n = std::min(room[i], server.workers); n > 0 && !batch.empty(); --n, --room[i]) {
           Task& task = batch.front();
+          if (task.args.size() > max_task_bytes) {
+            finish(task.done, TaskOutcome{TaskOutcome::Kind::remote_error, {}, "multiproc::MessageTooLarge",
+                                          "multiproc::mpi: a task's arguments take " + std::to_string(task.args.size()) +
+                                              " bytes encoded, past MPI's limit of 2 GiB per message"});
+            batch.pop_front();
+            continue;
+          }
           append_task(messages[i], TaskHeader{task.id, task.invoker, task.function, task.args.size()}, task.args);
           server.outstanding.emplace(task.id, std::move(task.done));
           batch.pop_front();

@@ -121,6 +121,12 @@ BOOST_AUTO_TEST_CASE(map_imap_imap_unordered_starmap_apply_are_exact_over_ten_th
   BOOST_CHECK(pool.starmap(add, pairs) == sums);
   BOOST_CHECK(pool.starmap_async(add, pairs, 1).get(60s) == sums);
 
+  // 64 arguments of 200 kB each: batches of tasks and of results split at 4 MiB.
+  const std::vector<std::string> big(64, std::string(200000, 'x'));
+  const auto shouted = pool.map(shout, big, 1);
+  BOOST_REQUIRE_EQUAL(shouted.size(), big.size());
+  for (const auto& s : shouted) BOOST_CHECK(s == big.front() + "!");
+
   auto mapped = pool.map_async(square, std::views::iota(0, tasks), 10);
   BOOST_CHECK_EQUAL(pool.apply(square, 12), 144);
   BOOST_CHECK_EQUAL(pool.apply(shout, std::string("hi")), "hi!");  // codec arguments and results
