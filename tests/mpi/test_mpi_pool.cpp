@@ -4,15 +4,18 @@
 #define BOOST_TEST_MODULE mpi_pool
 #include <dlfcn.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <numeric>
 #include <ranges>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -47,6 +50,27 @@ int sleep_ms(int ms) {
   return ms;
 }
 int my_pid(int) { return ::getpid(); }
+
+// "<rank's pid> <its CPU time in clock ticks>", read by a local worker about its parent, the rank.
+std::string rank_cpu_ticks(int) {
+  std::ifstream stat("/proc/" + std::to_string(::getppid()) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  std::istringstream fields(line.substr(line.rfind(')') + 2));  // from field 3, the state, on
+  std::string field;
+  long long ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stoll(field);  // utime, stime
+  }
+  return std::to_string(::getppid()) + " " + std::to_string(ticks);
+}
+
+double process_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+}
 
 std::vector<int> squares_of(int n) {
   std::vector<int> out;
@@ -282,4 +306,34 @@ BOOST_AUTO_TEST_CASE(local_workers_can_be_chosen) {
   BOOST_CHECK_EQUAL(pool.processes(), 6);
   BOOST_CHECK(pool.map(square, std::views::iota(0, tasks)) == squares_of(tasks));
   BOOST_CHECK_THROW(mpi::Pool(*world(), mpi::PoolOptions{.local_workers = -1}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_pool_leaves_the_cpus_alone) {
+  mpi::Pool pool{*world()};
+  if (!pool.is_client()) return;
+  // Each serving rank's CPU time, by pid (a map of many small tasks reaches every rank).
+  const auto cpu_by_rank = [&] {
+    std::map<int, long long> ticks;
+    for (const std::string& sample : pool.map(rank_cpu_ticks, std::views::iota(0, 600), 1)) {
+      std::istringstream in(sample);
+      int pid = 0;
+      long long t = 0;
+      in >> pid >> t;
+      ticks[pid] = t;
+    }
+    return ticks;
+  };
+  const auto before = cpu_by_rank();
+  const double client_before = process_cpu_seconds();
+  std::this_thread::sleep_for(2s);
+  const double client_after = process_cpu_seconds();
+  const auto after = cpu_by_rank();
+  BOOST_CHECK_EQUAL(before.size(), 3u);
+  const long long ticks_per_second = ::sysconf(_SC_CLK_TCK);
+  for (const auto& [pid, ticks] : before) {
+    BOOST_REQUIRE(after.contains(pid));
+    // Under 10% of a core while idle (polling MPI a thousand times a second costs about 1%).
+    BOOST_CHECK_LT(after.at(pid) - ticks, 2 * ticks_per_second / 10);
+  }
+  BOOST_CHECK_LT(client_after - client_before, 0.2);  // nothing out: the dispatcher sleeps
 }
