@@ -48,38 +48,10 @@
 #include <multiproc/detail/task.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/executor.hpp>
-#include <multiproc/export.hpp>
+#include <multiproc/mpi_world.hpp>
 #include <multiproc/pool.hpp>
 
 namespace multiproc::mpi {
-
-// A task whose function lies in a program or library that some serving rank has not loaded, or
-// loaded in another build: no rank could be sure to call the same code.
-class MULTIPROC_API UnsharedFunction : public Error {
- public:
-  using Error::Error;
-  ~UnsharedFunction() override;
-};
-
-// MPI for this process: initialised by the constructor (with MPI_THREAD_MULTIPLE), finalised by the
-// destructor. If MPI is already initialised, World uses it and leaves finalising to its owner.
-class MULTIPROC_API World {
- public:
-  World(int& argc, char**& argv);
-  World();
-  World(const World&) = delete;
-  World& operator=(const World&) = delete;
-  ~World();
-
-  [[nodiscard]] int rank() const noexcept { return rank_; }
-  [[nodiscard]] int size() const noexcept { return size_; }
-
- private:
-  void start(int* argc, char*** argv);
-  bool finalize_ = false;
-  int rank_ = 0;
-  int size_ = 1;
-};
 
 struct PoolOptions {
   // Worker processes in each serving rank's local pool. 0: the rank's share of the CPUs it may

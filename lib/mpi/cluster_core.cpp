@@ -19,7 +19,7 @@
 #include <unordered_set>
 
 #include <multiproc/error.hpp>
-#include <multiproc/mpi.hpp>
+#include <multiproc/mpi_world.hpp>
 
 #include "loaded_code.hpp"
 #include "mailbox.hpp"

@@ -3,7 +3,7 @@
 #include <string>
 
 #include <multiproc/error.hpp>
-#include <multiproc/mpi.hpp>
+#include <multiproc/mpi_world.hpp>
 
 namespace multiproc::mpi {
 
