@@ -26,9 +26,15 @@
 // not load (another program, another build) is refused with UnsharedFunction. Arguments and results
 // go through the codec. An exception in a task comes back as RemoteError.
 //
-// A rank that dies: Open MPI (Debian's MPI, which this library is built on) cannot tell the other
-// ranks and carry on, so mpirun ends the whole job within a second or two and names the lost rank
-// ("mpirun noticed that process rank 2 ... exited on signal 9"). Nothing waits for ever.
+// A rank that dies: no MPI in Debian 12 lets the others carry on. Open MPI 4.1 has no ULFM; MPICH
+// 4.0.2 (ch4:ucx) asserts in MPI_Waitany when asked to tolerate faults (MPIR_CVAR_ENABLE_FT), and
+// with `mpiexec -disable-auto-cleanup` its process manager itself fails ("assert (!closed)") and
+// rank 0 never learns of the loss (both tried, killing a rank mid-task). So the job must end, and
+// the library is built on Open MPI, whose mpirun ends it about a second after the loss with a
+// message naming the rank ("mpirun noticed that process rank 2 ... exited on signal 9"), where
+// MPICH's names only a pid; Debian's mpi4py is built on Open MPI too, so the benchmark runs both
+// under one launcher. Nothing waits for ever: a rank that fails on its own (a corrupt message,
+// fork failing) calls MPI_Abort with a message naming itself.
 #include <algorithm>
 #include <cstddef>
 #include <exception>

@@ -178,8 +178,7 @@ class Server {
       pause_idle(lock, results_.ready, pause);
     }
     // The last word: nothing follows it, so the client may let the communicator go.
-    std::uint32_t none = 0;
-    mailbox_.send(client_rank, bye_tag, std::vector<std::byte>(sizeof none));
+    mailbox_.send(client_rank, bye_tag, {});
     for (auto idle_since = Clock::now(); mailbox_.sending();) {
       nap(Clock::now() - idle_since);
     }
