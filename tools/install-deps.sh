@@ -13,6 +13,8 @@ packages=(
   clang-tidy cppcheck              # static analysis of lib/ and include/ (tools/lint.sh)
   python3-dev python3-pybind11     # the Python module (lib/python), built for /usr/bin/python3
   python3-pytest                   # its tests (tests/python)
+  openmpi-bin libopenmpi-dev       # libmultiproc-mpi (the cluster pools) and mpirun for its tests
+  python3-mpi4py                   # mpi4py.futures, which bench/compare_mpi4py.py measures against
 )
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

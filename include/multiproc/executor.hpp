@@ -54,7 +54,9 @@ class Future {
   }
   [[nodiscard]] bool done() const { return state_->done(); }
   // Cancels the call if no worker has started it; true if it is cancelled (now or before).
-  bool cancel() { return cancelled() || (core_ != nullptr && id_ != 0 && core_->cancel(id_)); }
+  bool cancel() {
+    return cancelled() || (core_ != nullptr && id_ != 0 && core_->cancel(id_)) || (cancel_elsewhere_ && cancel_elsewhere_());
+  }
   [[nodiscard]] bool cancelled() const {
     if (!state_->done() || !state_->error()) {
       return false;
@@ -74,8 +76,12 @@ class Future {
 
  private:
   friend class ProcessPoolExecutor;
+  friend struct detail::ResultHandles;
   Future(std::shared_ptr<detail::ResultState<R>> state, detail::PoolCore* core, std::uint64_t id)
       : state_(std::move(state)), core_(core), id_(id) {}
+  // A future of a pool outside this header (multiproc::mpi): `cancel` withdraws its call there.
+  Future(std::shared_ptr<detail::ResultState<R>> state, std::function<bool()> cancel)
+      : state_(std::move(state)), cancel_elsewhere_(std::move(cancel)) {}
 
   void require_done_within(detail::Deadline deadline) const {
     if (!state_->wait_until(deadline)) {
@@ -86,6 +92,7 @@ class Future {
   std::shared_ptr<detail::ResultState<R>> state_;
   detail::PoolCore* core_ = nullptr;
   std::uint64_t id_ = 0;  // 0: the pool refused it
+  std::function<bool()> cancel_elsewhere_;
 };
 
 class MULTIPROC_API ProcessPoolExecutor {

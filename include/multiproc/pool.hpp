@@ -48,6 +48,12 @@ namespace multiproc {
 class Pool;
 class ProcessPoolExecutor;
 
+namespace detail {
+// Hands out AsyncResult, ResultStream and Future to pools outside these headers (multiproc::mpi),
+// so that every pool gives its users the same types (detail/pool/result_handles.hpp).
+struct ResultHandles;
+}  // namespace detail
+
 // The result of an asynchronous pool call, as Python's AsyncResult. Copies share one result.
 template <class R>
 class AsyncResult {
@@ -81,6 +87,7 @@ class AsyncResult {
 
  private:
   friend class Pool;
+  friend struct detail::ResultHandles;
   explicit AsyncResult(std::shared_ptr<detail::ResultState<R>> state) : state_(std::move(state)) {}
   std::shared_ptr<detail::ResultState<R>> state_;
 };
@@ -119,8 +126,11 @@ class ResultStream {
 
  private:
   friend class Pool;
+  friend struct detail::ResultHandles;
   // Encodes the next chunk of inputs, or returns nothing at the end of the input.
   using NextChunk = std::function<std::optional<detail::Call>()>;
+  // Hands a chunk to the pool (PoolCore::submit, or another pool's).
+  using Submit = std::function<void(detail::Call&&, detail::PoolCore::Done&&)>;
   struct Shared {
     std::mutex mutex;
     std::condition_variable changed;
@@ -128,8 +138,8 @@ class ResultStream {
     std::deque<std::size_t> finish_order;
   };
 
-  ResultStream(detail::PoolCore& core, NextChunk next, bool ordered, std::size_t ahead)
-      : core_(&core), next_(std::move(next)), ordered_(ordered), ahead_(ahead), shared_(std::make_shared<Shared>()) {}
+  ResultStream(Submit submit, NextChunk next, bool ordered, std::size_t ahead)
+      : submit_(std::move(submit)), next_(std::move(next)), ordered_(ordered), ahead_(ahead), shared_(std::make_shared<Shared>()) {}
 
   // Submits chunks until `ahead_` are out, then waits for the next one to yield and unpacks it.
   void fill_buffer() {
@@ -140,7 +150,7 @@ class ResultStream {
           input_done_ = true;
           break;
         }
-        core_->submit(std::move(*call), [shared = shared_, chunk = submitted_](detail::TaskOutcome&& outcome) {
+        submit_(std::move(*call), [shared = shared_, chunk = submitted_](detail::TaskOutcome&& outcome) {
           {
             std::scoped_lock lock(shared->mutex);
             shared->finished.emplace(chunk, std::move(outcome));
@@ -183,7 +193,7 @@ class ResultStream {
     return std::move(node.mapped());
   }
 
-  detail::PoolCore* core_;
+  Submit submit_;
   NextChunk next_;
   bool ordered_;
   std::size_t ahead_;
@@ -360,7 +370,10 @@ class MULTIPROC_API Pool {
       }
       return detail::make_chunk_call<F, Input, false>(f, chunk);
     };
-    return ResultStream<R>(*core_, std::move(next_chunk), ordered, static_cast<std::size_t>(processes()) * 2);
+    auto submit = [core = core_.get()](detail::Call&& call, detail::PoolCore::Done&& done) {
+      core->submit(std::move(call), std::move(done));
+    };
+    return ResultStream<R>(submit, std::move(next_chunk), ordered, static_cast<std::size_t>(processes()) * 2);
   }
 
   friend class ProcessPoolExecutor;
