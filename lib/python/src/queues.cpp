@@ -36,7 +36,7 @@ constexpr std::size_t roomy_buffer_bytes = std::size_t{4} << 20;
 constexpr std::size_t smallest_buffer_bytes = 64;
 
 std::size_t cpp_default_buffer_bytes(long long maxsize) {
-  return detail::ByteRing::record_bytes(detail::ByteBackend<std::string>::typical_bytes) *
+  return detail::LockedRecordRing::record_bytes(detail::RecordQueueBackend<std::string>::typical_bytes) *
          static_cast<std::size_t>(maxsize);
 }
 

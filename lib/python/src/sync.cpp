@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include <multiproc/barrier.hpp>
+#include <multiproc/error.hpp>
 #include <multiproc/condition.hpp>
 #include <multiproc/event.hpp>
 #include <multiproc/lock.hpp>
