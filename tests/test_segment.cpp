@@ -247,16 +247,3 @@ BOOST_AUTO_TEST_CASE(a_creator_that_fails_while_building_leaves_no_name) {
   BOOST_CHECK_THROW(mp::RawValue<int>(mp::open, name), mp::NotFound);
 }
 
-BOOST_AUTO_TEST_CASE(an_opener_waiting_on_a_dead_creator_gives_up) {
-  // A segment that stays unpublished, as if its creator was killed while building it.
-  const auto name = test::unique_name("stuck");
-  mp::ScopedUnlink cleanup{name};
-  {
-    mp::RawValue<int> v{mp::create, name};
-  }
-  test::RawSegment raw{name};
-  raw.header().magic = 0;
-  const auto start = std::chrono::steady_clock::now();
-  BOOST_CHECK_THROW(mp::RawValue<int>(mp::open, name), mp::LayoutMismatch);
-  BOOST_CHECK(std::chrono::steady_clock::now() - start >= std::chrono::seconds(1));
-}

@@ -3,11 +3,12 @@
 //   multiproc ls [--json]                 every named object: kind, type, size, creator, age
 //   multiproc inspect NAME [--json]       its live state (queue depth, lock holder, value...)
 //   multiproc rm NAME...                  remove names (mappings already made stay valid)
-//   multiproc gc [PREFIX] [--force]       leaked objects (creator dead, mapped by nobody);
+//   multiproc gc [PREFIX] [--force]       leaked objects (held by no process on the machine);
 //                                         lists them, removes them only with --force
 //
-// Exit status: 0 done, 1 an object was missing or unreadable; bad usage gets CLI11's message and
-// its own non-zero status.
+// Exit status: 0 done (entries that cannot be read are listed as unreadable: any local user can
+// put files in /dev/shm, and one must never stop a listing); 1 an object named on the command line
+// was missing or could not be read or removed; bad usage gets CLI11's message and its own status.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -31,6 +32,7 @@ std::string_view health_text(SegmentInfo::Health health) {
     case SegmentInfo::Health::being_built: return "being built";
     case SegmentInfo::Health::abandoned: return "abandoned";
     case SegmentInfo::Health::corrupt: return "corrupt";
+    case SegmentInfo::Health::unreadable: return "unreadable";
   }
   return "?";
 }
@@ -40,8 +42,9 @@ double age_seconds(const SegmentInfo& info) {
 }
 
 json to_json(const SegmentInfo& info) {
-  json out = {{"name", info.name}, {"bytes", info.file_bytes}, {"health", health_text(info.health)},
-              {"mapped_by", info.mapped_by}};
+  json out = {{"name", info.name},           {"file", info.file},
+              {"bytes", info.file_bytes},    {"health", health_text(info.health)},
+              {"in_use", info.in_use},       {"mapped_by", info.mapped_by}};
   if (!info.problem.empty()) {
     out["problem"] = info.problem;
   }
@@ -75,8 +78,12 @@ std::string human_age(const SegmentInfo& info) {
   return text;
 }
 
+// A temporary file of a creation has no name: show its file.
+std::string display_name(const SegmentInfo& info) { return info.name.empty() ? info.file : info.name; }
+
 void print_table(const std::vector<SegmentInfo>& segments) {
-  std::printf("%-32s %-16s %-16s %9s %-13s %6s %s\n", "NAME", "KIND", "TYPE", "BYTES", "CREATOR", "AGE", "MAPPED BY");
+  std::printf("%-32s %-16s %-16s %9s %-13s %6s %-6s %s\n", "NAME", "KIND", "TYPE", "BYTES", "CREATOR", "AGE", "IN USE",
+              "MAPPED BY");
   for (const auto& info : segments) {
     std::string kind(info.health == SegmentInfo::Health::ok ? multiproc::kind_name(info.kind) : "(");
     if (info.health != SegmentInfo::Health::ok) {
@@ -90,9 +97,13 @@ void print_table(const std::vector<SegmentInfo>& segments) {
     for (const pid_t pid : info.mapped_by) {
       mapped.append(mapped.empty() ? "" : ",").append(std::to_string(pid));
     }
-    std::printf("%-32s %-16s %-16s %9llu %-13s %6s %s\n", info.name.c_str(), kind.c_str(),
+    const char* in_use = info.health == SegmentInfo::Health::unreadable ? "?" : info.in_use ? "yes" : "no";
+    std::printf("%-32s %-16s %-16s %9llu %-13s %6s %-6s %s\n", display_name(info).c_str(), kind.c_str(),
                 info.type.empty() ? "-" : info.type.c_str(), static_cast<unsigned long long>(info.file_bytes),
-                creator.c_str(), human_age(info).c_str(), mapped.empty() ? "-" : mapped.c_str());
+                creator.c_str(), human_age(info).c_str(), in_use, mapped.empty() ? "-" : mapped.c_str());
+    if (!info.problem.empty() && info.health != SegmentInfo::Health::ok) {
+      std::printf("  %s\n", info.problem.c_str());
+    }
   }
 }
 
@@ -153,14 +164,15 @@ int collect(const std::string& prefix, bool force, bool as_json) {
   const auto leaked = multiproc::find_leaked_segments(prefix);
   json removed = json::array();
   for (const auto& info : leaked) {
-    const bool gone = force && multiproc::unlink(info.name);
+    const bool gone = force && multiproc::remove_if_unused(info);
     if (as_json) {
       json entry = to_json(info);
       entry["removed"] = gone;
       removed.push_back(entry);
     } else {
-      std::printf("%s %s (%s)\n", gone ? "removed" : "would remove", info.name.c_str(),
-                  info.health == SegmentInfo::Health::ok ? "creator dead, mapped by nobody"
+      const char* verdict = gone ? "removed" : force ? "kept (in use again, or gone)" : "would remove";
+      std::printf("%s %s (%s)\n", verdict, display_name(info).c_str(),
+                  info.health == SegmentInfo::Health::ok ? "held by no process"
                                                          : std::string(health_text(info.health)).c_str());
     }
   }
@@ -192,7 +204,7 @@ int main(int argc, char** argv) {
   inspect_cmd->add_flag("--json", as_json, "Machine-readable output");
   auto* rm = app.add_subcommand("rm", "Remove named objects (processes that mapped them keep them)");
   rm->add_option("NAME", names, "Object names")->required();
-  auto* gc = app.add_subcommand("gc", "Find leaked objects: creator dead and mapped by nobody (dry run unless --force)");
+  auto* gc = app.add_subcommand("gc", "Find leaked objects: held by no process (dry run unless --force)");
   gc->add_option("PREFIX", prefix, "Only names starting with this");
   gc->add_flag("--force", force, "Remove them");
   gc->add_flag("--json", as_json, "Machine-readable output");

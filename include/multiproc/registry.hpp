@@ -25,18 +25,22 @@ namespace multiproc {
 
 // What the header of one named object says, read without knowing the object's type.
 struct SegmentInfo {
-  std::string name;            // as given to the library, without the "multiproc." prefix
+  std::string name;            // as given to the library, without the "multiproc." prefix; empty for
+                               // a temporary file of a creation (see `file`)
+  std::string file;            // its file in /dev/shm: "multiproc.<name>", or "multiproc~building-..."
   std::uint64_t file_bytes = 0;
   enum class Health {
     ok,           // a complete header, consistent with the file
-    being_built,  // no header published yet: being created now, or its creator died doing so
-    abandoned,    // its creator failed while building it (and could not remove it)
-    corrupt,      // anything else: a foreign file with our prefix, a damaged or truncated header
+    being_built,  // the temporary file of a creation in progress, or of one whose creator died
+    abandoned,    // a leftover that never became an object (written by an older library)
+    corrupt,      // a foreign file with our prefix, a damaged or truncated header
+    unreadable,   // cannot be opened or is not a regular file (another user's, a FIFO, a symlink)
   };
   Health health = Health::ok;
   // Empty when the header is a complete multiproc header consistent with the file's size;
-  // otherwise why not ("still being created", "its creator failed while building it", "corrupt:
-  // ..."), and only `name`, `file_bytes`, `creator_pid`, `created` and `mapped_by` are meaningful.
+  // otherwise why not ("permission denied", "a symbolic link, not a regular file", "corrupt: ..."),
+  // and only `name`, `file`, `file_bytes`, `creator_pid`, `created`, `in_use` and `mapped_by` are
+  // meaningful.
   std::string problem;
   std::uint32_t kind = 0;      // an ObjectKind
   // What the object holds, demangled: a Value's or Array's element type, a queue's or ring's
@@ -46,17 +50,22 @@ struct SegmentInfo {
   std::uint64_t element_count = 0;
   pid_t creator_pid = 0;
   // The creator still runs. A process that merely reuses the creator's pid (started after the
-  // object was created) does not count.
+  // object was created) does not count. Informational: pids of other PID namespaces are not seen.
   bool creator_alive = false;
   std::chrono::system_clock::time_point created{};
-  // Processes that map the object now, the caller included if it does, ascending: those whose /proc/<pid>/maps this process may read (all of
-  // them for root; for other users, their own processes, which are the only ones that can open
-  // the 0600 objects they made).
+  // Some process on the machine holds the object (every process that maps it keeps its file open
+  // with a shared flock): the kernel's own record, true across PID namespaces and containers.
+  // False for an unreadable entry (it cannot be asked).
+  bool in_use = false;
+  // Processes that map the object now, the caller included if it does, ascending: those whose
+  // /proc/<pid>/maps this process may read (all of them for root in this PID namespace; for other
+  // users, their own processes).
   std::vector<pid_t> mapped_by;
 };
 
-// Every file under /dev/shm with the "multiproc." prefix, sorted by name. Files that vanish
-// while being read are left out.
+// Every file under /dev/shm with the "multiproc." prefix (and the temporary files of creations),
+// sorted by file name. One bad entry never stops the listing: what cannot be read is listed as
+// unreadable, with the reason. Files that vanish while being read are left out.
 MULTIPROC_API std::vector<SegmentInfo> list_segments();
 
 // One named object. Throws InvalidName or NotFound.
@@ -69,12 +78,15 @@ MULTIPROC_API SegmentInfo describe_segment(std::string_view name);
 // type. Throws InvalidName, NotFound, or LayoutMismatch when the header is not usable.
 MULTIPROC_API std::vector<StateField> inspect_segment(std::string_view name);
 
-// Named objects that nobody can still be using: no process maps them, and either the creator is
-// dead (complete or abandoned headers), or no header was published for 10 s (its creator died
-// while creating it). Corrupt ones are left for an explicit unlink: they may not be ours. With a
-// non-empty `name_prefix`, only names that start with it. `multiproc gc` removes these with
-// unlink(); a process that opens one between this call and the unlink keeps its mapping, only the
-// name goes.
+// Named objects that nobody can still be using: no process holds them (see `in_use`), and they
+// are complete objects, temporary files of creations whose creator died, or leftovers that never
+// became objects. Corrupt and unreadable entries are left for an explicit unlink: they may not be
+// ours. With a non-empty `name_prefix`, only names (or temporary files) that start with it.
 MULTIPROC_API std::vector<SegmentInfo> find_leaked_segments(std::string_view name_prefix = {});
+
+// Removes the file of a leaked object, if it is still unused: the check and the removal are one
+// step (under the exclusive flock), so an object opened meanwhile is never removed. False if it is
+// in use now, or gone. `multiproc gc --force` is this over find_leaked_segments().
+MULTIPROC_API bool remove_if_unused(const SegmentInfo& leaked);
 
 }  // namespace multiproc

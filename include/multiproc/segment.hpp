@@ -148,9 +148,10 @@ TypeFingerprint fingerprint_of() noexcept {
 // is checked against the mapping's real size before use: a hostile or corrupt segment yields
 // LayoutMismatch, never an out-of-bounds access.
 struct SegmentHeader {
-  std::uint32_t magic;            // 0 while the creator initialises, segment_magic once usable,
-                                  // segment_abandoned if the creator's initialisation failed.
-                                  // Openers futex-wait on it while it is 0.
+  std::uint32_t magic;            // 0 while the creator builds it (under a temporary file: the name
+                                  // appears only after segment_magic is stored); segment_abandoned
+                                  // only in leftovers of older versions, whose creators built under
+                                  // the name itself.
   std::uint32_t layout_version;   // segment_layout_version of the library that made it
   std::uint64_t mapped_bytes;     // total size the creator gave the segment
   std::uint32_t kind;             // ObjectKind
@@ -185,6 +186,14 @@ struct StateField {
 
 // One mapping of a segment. Owns the mapping (unmapped on destruction), never the name: a named
 // segment lives until unlink(). Movable, not copyable. A default-constructed Segment maps nothing.
+//
+// A named segment appears whole: it is built under a temporary file name no user name can take,
+// and gets its name only once complete (link(2), which fails if the name exists). So an opener
+// never sees half an object, and a creator killed while building leaves no name behind.
+// While a process maps a named segment it keeps the object's file open, holding a shared flock on
+// it: the kernel's own record, across PID namespaces and containers, that the object is in use
+// (`multiproc gc` removes only objects no process holds). Each named object a process maps costs
+// it one file descriptor.
 class MULTIPROC_API Segment {
  public:
   // What a shared object asks of its segment.
@@ -194,6 +203,10 @@ class MULTIPROC_API Segment {
     std::size_t prefix_bytes = 0;
     std::size_t prefix_align = 1;
     std::size_t count = 1;  // ignored by open; open_or_create requires the existing count to match
+    // up_front: every page is allocated when the segment is made, so that a shortage of shared
+    // memory is an error there and then, not a SIGBUS at the first write past it. on_touch: pages
+    // come as they are first written (for memory the library itself fills a little at a time).
+    enum class Pages { up_front, on_touch } pages = Pages::up_front;
   };
   // Builds the payload of a segment this call created, before any other process can see it.
   using Initialiser = std::function<void(Segment&)>;

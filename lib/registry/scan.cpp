@@ -1,5 +1,5 @@
-// The registry's listing: every named object's header, who made it, whether its creator lives,
-// who maps it, and which ones have leaked.
+// The registry's listing: every named object's header, who made it, whether it is in use, who maps
+// it, and which ones have leaked.
 #include "registry/scan.hpp"
 
 #include <algorithm>
@@ -9,12 +9,15 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <system_error>
+#include <utility>
+#include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <boost/interprocess/exceptions.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 
 #include <multiproc/detail/os/liveness.hpp>
 #include <multiproc/error.hpp>
@@ -23,7 +26,6 @@
 #include "shm/inspection.hpp"
 #include "shm/segment_checks.hpp"
 
-namespace bip = boost::interprocess;
 namespace fs = std::filesystem;
 
 namespace multiproc {
@@ -32,12 +34,19 @@ namespace detail {
 
 namespace {
 
-constexpr std::string_view shm_dir = "/dev/shm";
 const std::string file_prefix = shm_file_name("");
 
-// An object that has stayed without a complete header this long has lost its creator: creation
-// takes microseconds, and openers give up after 2 s (segment.cpp's initialisation_grace).
-constexpr auto creation_grace = std::chrono::seconds(10);
+std::string path_of(const std::string& file) { return std::string(shm_dir) + "/" + file; }
+
+// "a FIFO", "a symbolic link"...: what a non-regular file is, for the reason it is unreadable.
+std::string what_kind_of_file(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a file";
+}
 
 // When `pid` started, from /proc/<pid>/stat (field 22, clock ticks after boot) and the boot time
 // in /proc/stat. Empty if the process is gone or /proc cannot say.
@@ -87,13 +96,12 @@ bool creator_alive(pid_t pid, std::chrono::system_clock::time_point created) {
   return !started || *started <= created + std::chrono::seconds(1);
 }
 
-// Object name -> pids mapping it (ascending), from every /proc/<pid>/maps this process may read.
-// Callers scan while they map nothing themselves for the inspection, so the calling process is
-// counted only for its own objects. Unlinked objects show as "... (deleted)" and so never match a
-// name that exists.
-std::map<std::string, std::vector<pid_t>, std::less<>> mappers() {
-  std::map<std::string, std::vector<pid_t>, std::less<>> found;
-  const std::string path_prefix = std::string(shm_dir) + "/" + file_prefix;
+// The pids mapping each file of ours, by inode. By inode, not by path: a creator maps its object
+// under the temporary file it was built in, which its maps show as deleted once the object has
+// its name.
+std::map<std::uint64_t, std::vector<pid_t>> mappers() {
+  std::map<std::uint64_t, std::vector<pid_t>> found;
+  const std::string path_prefix = std::string(shm_dir) + "/multiproc";
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     const std::string pid_text = entry.path().filename().string();
@@ -103,17 +111,26 @@ std::map<std::string, std::vector<pid_t>, std::less<>> mappers() {
     std::ifstream maps(entry.path() / "maps");
     const auto pid = static_cast<pid_t>(std::stol(pid_text));
     for (std::string line; std::getline(maps, line);) {
-      const auto at = line.find(path_prefix);
-      if (at == std::string::npos) {
+      if (line.find(path_prefix) == std::string::npos) {
         continue;
       }
-      auto& pids = found[line.substr(at + path_prefix.size())];
+      // "start-end perms offset major:minor inode path"
+      std::istringstream fields(line);
+      std::string range;
+      std::string perms;
+      std::string offset;
+      std::string device;
+      std::uint64_t inode = 0;
+      if (!(fields >> range >> perms >> offset >> device >> inode) || inode == 0) {
+        continue;
+      }
+      auto& pids = found[inode];
       if (pids.empty() || pids.back() != pid) {
         pids.push_back(pid);
       }
     }
   }
-  for (auto& [name, pids] : found) {
+  for (auto& [inode, pids] : found) {
     std::sort(pids.begin(), pids.end());
   }
   return found;
@@ -121,60 +138,128 @@ std::map<std::string, std::vector<pid_t>, std::less<>> mappers() {
 
 }  // namespace
 
-std::optional<ReadOnlyView> map_read_only(std::string_view name) {
+ReadOnlyView::ReadOnlyView(ReadOnlyView&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      base_(std::exchange(other.base_, nullptr)),
+      bytes_(other.bytes_),
+      inode_(other.inode_),
+      header_(other.header_),
+      unreadable_(std::move(other.unreadable_)) {}
+
+ReadOnlyView& ReadOnlyView::operator=(ReadOnlyView&& other) noexcept {
+  if (this != &other) {
+    this->~ReadOnlyView();
+    new (this) ReadOnlyView(std::move(other));
+  }
+  return *this;
+}
+
+ReadOnlyView::~ReadOnlyView() {
+  if (base_ != nullptr) {
+    ::munmap(base_, bytes_);
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+std::optional<ReadOnlyView> ReadOnlyView::open(const std::string& file) {
   ReadOnlyView view;
-  try {
-    const bip::shared_memory_object shm(bip::open_only, shm_file_name(name).c_str(), bip::read_only);
-    bip::offset_t size = 0;
-    shm.get_size(size);
-    view.bytes = static_cast<std::uint64_t>(size);
-    if (view.bytes >= sizeof(SegmentHeader)) {
-      view.region = bip::mapped_region(shm, bip::read_only);
-      // A snapshot: the creator publishes `magic` last, so a header read while it is still 0 is
-      // reported as "being built" whatever the other fields hold.
-      std::memcpy(&view.header, view.region.get_address(), sizeof view.header);
-    }
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_native_error() == ENOENT) {
+  // O_NOFOLLOW: a symlink is reported, not followed; O_NONBLOCK: opening a FIFO does not wait.
+  view.fd_ = ::open(path_of(file).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (view.fd_ < 0) {
+    if (errno == ENOENT) {
       return std::nullopt;
     }
-    throw Error("multiproc: cannot read \"" + std::string(name) + "\": " + e.what());
+    struct stat st {};
+    if (errno == ELOOP && ::lstat(path_of(file).c_str(), &st) == 0) {
+      view.unreadable_ = what_kind_of_file(st.st_mode) + ", not a regular file";
+    } else {
+      view.unreadable_ = std::error_code(errno, std::generic_category()).message();
+    }
+    return view;
+  }
+  struct stat st {};
+  if (::fstat(view.fd_, &st) != 0) {
+    view.unreadable_ = std::error_code(errno, std::generic_category()).message();
+    return view;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    view.unreadable_ = what_kind_of_file(st.st_mode) + ", not a regular file";
+    return view;
+  }
+  view.bytes_ = static_cast<std::uint64_t>(st.st_size);
+  view.inode_ = static_cast<std::uint64_t>(st.st_ino);
+  if (view.bytes_ >= sizeof(SegmentHeader)) {
+    void* base = ::mmap(nullptr, view.bytes_, PROT_READ, MAP_SHARED, view.fd_, 0);
+    if (base == MAP_FAILED) {
+      view.unreadable_ = "cannot map it: " + std::error_code(errno, std::generic_category()).message();
+      return view;
+    }
+    view.base_ = base;
+    // A snapshot: the header is written before the object gets its name, and never after.
+    std::memcpy(&view.header_, base, sizeof view.header_);
   }
   return view;
 }
 
-SegmentInfo describe(std::string_view name, const ReadOnlyView& view) {
+bool ReadOnlyView::in_use() const {
+  if (fd_ < 0 || !unreadable_.empty()) {
+    return false;
+  }
+  // Every process that holds the object holds a shared flock on it: if we can take the exclusive
+  // one, nobody does. Released at once; an opener that arrives meanwhile waits that instant.
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) {
+    ::flock(fd_, LOCK_UN);
+    return false;
+  }
+  return true;
+}
+
+SegmentInfo describe(const std::string& file, const ReadOnlyView& view) {
   SegmentInfo info;
-  info.name = name;
-  info.file_bytes = view.bytes;
-  const SegmentHeader& h = view.header;
-  if (view.bytes < sizeof(SegmentHeader)) {
-    info.health = view.bytes == 0 ? SegmentInfo::Health::being_built : SegmentInfo::Health::corrupt;
-    info.problem = view.bytes == 0 ? "it is still being built, or its creator died while building it"
-                                   : "it is too small for a multiproc object";
+  info.file = file;
+  if (file.rfind(file_prefix, 0) == 0) {
+    info.name = file.substr(file_prefix.size());
+  }
+  info.file_bytes = view.bytes();
+  if (!view.unreadable().empty()) {
+    info.health = SegmentInfo::Health::unreadable;
+    info.problem = view.unreadable();
     return info;
   }
-  info.problem = detail::header_problem(h, view.bytes);
+  info.in_use = view.in_use();
+  const bool building = file.rfind(building_prefix, 0) == 0;
+  const SegmentHeader& h = view.header();
+  if (never_published(view.bytes(), view.bytes() >= sizeof(SegmentHeader) ? h.magic : segment_magic)) {
+    info.health = building ? SegmentInfo::Health::being_built : SegmentInfo::Health::abandoned;
+    info.problem = building ? "being built, or its creator died while building it"
+                            : "it never became an object (its creator died or failed while building it)";
+    if (view.bytes() >= sizeof(SegmentHeader) && h.magic == segment_abandoned) {
+      info.creator_pid = static_cast<pid_t>(h.creator_pid);
+    }
+    return info;
+  }
+  info.problem = header_problem(h, view.bytes());
   if (!info.problem.empty()) {
-    info.health = h.magic == 0                   ? SegmentInfo::Health::being_built
-                  : h.magic == segment_abandoned ? SegmentInfo::Health::abandoned
-                                                 : SegmentInfo::Health::corrupt;
+    info.health = SegmentInfo::Health::corrupt;
+    return info;
   }
-  if (h.magic == segment_magic || h.magic == segment_abandoned) {  // the creator fields are written
-    info.creator_pid = static_cast<pid_t>(h.creator_pid);
-    info.created = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(h.created_unix_ns)));
-    info.creator_alive = creator_alive(info.creator_pid, info.created);
+  if (building) {  // complete, about to get its name (or its creator died just before)
+    info.health = SegmentInfo::Health::being_built;
+    info.problem = "being built, or its creator died while building it";
   }
-  if (info.problem.empty()) {
-    info.kind = h.kind;
-    char stored_name[sizeof h.element_name + 1] = {};
-    std::memcpy(stored_name, h.element_name, sizeof h.element_name);
-    const KindInspector* inspector = inspector_of(h.kind);
-    info.type = inspector != nullptr ? inspector->shown_type(demangle(stored_name)) : std::string();
-    info.element_size = h.element_size;
-    info.element_count = h.element_count;
-  }
+  info.creator_pid = static_cast<pid_t>(h.creator_pid);
+  info.created = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(h.created_unix_ns)));
+  info.creator_alive = creator_alive(info.creator_pid, info.created);
+  info.kind = h.kind;
+  char stored_name[sizeof h.element_name + 1] = {};
+  std::memcpy(stored_name, h.element_name, sizeof h.element_name);
+  const KindInspector* inspector = inspector_of(h.kind);
+  info.type = inspector != nullptr ? inspector->shown_type(demangle(stored_name)) : std::string();
+  info.element_size = h.element_size;
+  info.element_count = h.element_count;
   return info;
 }
 
@@ -184,77 +269,102 @@ SegmentInfo describe(std::string_view name, const ReadOnlyView& view) {
 
 }  // namespace detail
 
-using detail::describe;
-using detail::map_read_only;
-using detail::mappers;
-using detail::not_found;
-using detail::shm_dir;
-using detail::file_prefix;
-using detail::creation_grace;
+namespace {
+
+// The pids mapping each listed file, matched by its inode.
+void add_mappers(std::vector<SegmentInfo>& infos, const std::vector<std::uint64_t>& inodes) {
+  const auto maps = detail::mappers();
+  for (std::size_t i = 0; i < infos.size(); ++i) {
+    if (const auto it = maps.find(inodes[i]); inodes[i] != 0 && it != maps.end()) {
+      infos[i].mapped_by = it->second;
+    }
+  }
+}
+
+bool ours(const std::string& file) {
+  return (file.rfind(detail::file_prefix, 0) == 0 && file.size() > detail::file_prefix.size()) ||
+         file.rfind(detail::building_prefix, 0) == 0;
+}
+
+}  // namespace
 
 std::vector<SegmentInfo> list_segments() {
-  std::vector<SegmentInfo> found;
+  std::vector<std::pair<SegmentInfo, std::uint64_t>> found;  // with its inode
   std::error_code ec;
-  const auto maps = mappers();
-  for (const auto& entry : fs::directory_iterator(shm_dir, ec)) {
+  for (const auto& entry : fs::directory_iterator(detail::shm_dir, ec)) {
     const std::string file = entry.path().filename().string();
-    if (file.rfind(file_prefix, 0) != 0 || file.size() == file_prefix.size()) {
+    if (!ours(file)) {
       continue;
     }
-    const std::string name = file.substr(file_prefix.size());
-    const auto view = map_read_only(name);
-    if (!view) {
-      continue;
+    if (const auto view = detail::ReadOnlyView::open(file)) {
+      found.emplace_back(detail::describe(file, *view), view->inode());
     }
-    SegmentInfo info = describe(name, *view);
-    if (const auto it = maps.find(name); it != maps.end()) {
-      info.mapped_by = it->second;
-    }
-    found.push_back(std::move(info));
   }
-  std::sort(found.begin(), found.end(), [](const SegmentInfo& a, const SegmentInfo& b) { return a.name < b.name; });
-  return found;
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first.file < b.first.file; });
+  std::vector<SegmentInfo> infos;
+  std::vector<std::uint64_t> inodes;
+  for (auto& [info, inode] : found) {
+    infos.push_back(std::move(info));
+    inodes.push_back(inode);
+  }
+  add_mappers(infos, inodes);  // after every view is closed: the scan would otherwise count this process
+  return infos;
 }
 
 SegmentInfo describe_segment(std::string_view name) {
   detail::validate_name(name);
-  auto view = map_read_only(name);
-  if (!view) {
-    not_found(name);
+  std::vector<SegmentInfo> one;
+  std::uint64_t inode = 0;
+  {
+    const auto view = detail::ReadOnlyView::open(shm_file_name(name));
+    if (!view) {
+      detail::not_found(name);
+    }
+    one.push_back(detail::describe(shm_file_name(name), *view));
+    inode = view->inode();
   }
-  SegmentInfo info = describe(name, *view);
-  view.reset();  // before the scan, which would otherwise find this inspection's own mapping
-  const auto maps = mappers();
-  if (const auto it = maps.find(name); it != maps.end()) {
-    info.mapped_by = it->second;
-  }
-  return info;
+  add_mappers(one, {inode});
+  return one.front();
 }
 
 std::vector<SegmentInfo> find_leaked_segments(std::string_view name_prefix) {
   std::vector<SegmentInfo> leaked;
-  const auto now = std::chrono::system_clock::now();
   for (auto& info : list_segments()) {
-    if (info.name.rfind(name_prefix, 0) != 0 || !info.mapped_by.empty() || info.creator_alive) {
+    const std::string_view named = info.name.empty() ? std::string_view(info.file) : std::string_view(info.name);
+    if (named.rfind(name_prefix, 0) != 0 || info.in_use) {
       continue;
     }
     switch (info.health) {
       case SegmentInfo::Health::ok:
+      case SegmentInfo::Health::being_built:
       case SegmentInfo::Health::abandoned: leaked.push_back(std::move(info)); break;
-      case SegmentInfo::Health::being_built: {
-        // Leaked only if it has stayed so far longer than creation takes (the creator's pid is not
-        // written yet, so its death cannot be checked).
-        struct stat st {};
-        if (::stat((std::string(shm_dir) + "/" + shm_file_name(info.name)).c_str(), &st) == 0 &&
-            std::chrono::system_clock::from_time_t(st.st_mtime) + creation_grace < now) {
-          leaked.push_back(std::move(info));
-        }
-        break;
-      }
-      case SegmentInfo::Health::corrupt: break;  // maybe not ours: removed only by an explicit rm
+      case SegmentInfo::Health::corrupt:
+      case SegmentInfo::Health::unreadable: break;  // maybe not ours: removed only by an explicit rm
     }
   }
   return leaked;
+}
+
+bool remove_if_unused(const SegmentInfo& leaked) {
+  if (!ours(leaked.file) || leaked.file.find('/') != std::string::npos) {
+    return false;
+  }
+  const std::string path = std::string(detail::shm_dir) + "/" + leaked.file;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    return false;
+  }
+  bool removed = false;
+  struct stat held {};
+  struct stat named {};
+  // Under the exclusive lock nobody can be holding it, nor start to (an opener waits, then finds
+  // the file removed and reports it gone); the name must still be this very file.
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd, &held) == 0 && S_ISREG(held.st_mode) &&
+      ::lstat(path.c_str(), &named) == 0 && named.st_ino == held.st_ino && named.st_dev == held.st_dev) {
+    removed = ::unlink(path.c_str()) == 0;
+  }
+  ::close(fd);
+  return removed;
 }
 
 }  // namespace multiproc

@@ -9,12 +9,16 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <fstream>
 #include <system_error>
-#include <thread>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <boost/interprocess/anonymous_shared_memory.hpp>
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
@@ -23,22 +27,35 @@
 #include <multiproc/error.hpp>
 
 #include "os/demangle.hpp"
-#include "os/futex.hpp"
 #include "shm/segment_checks.hpp"
 
 namespace bip = boost::interprocess;
 
 namespace multiproc {
 
+// A named segment: the open object and its mapping. The object's descriptor stays open as long as
+// the mapping: it carries this process's shared flock (see segment.hpp). An anonymous segment: a
+// memfd's pages, mapped (the descriptor is closed once mapped).
 struct Segment::Mapping {
-  bip::mapped_region region;
+  bip::shared_memory_object object;  // named only
+  bip::mapped_region region;         // named only
+  void* anonymous = nullptr;
+  std::size_t anonymous_bytes = 0;
+
+  Mapping() = default;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() {
+    if (anonymous != nullptr) {
+      ::munmap(anonymous, anonymous_bytes);
+    }
+  }
+  [[nodiscard]] void* base() const noexcept { return anonymous != nullptr ? anonymous : region.get_address(); }
+  [[nodiscard]] std::size_t bytes() const noexcept { return anonymous != nullptr ? anonymous_bytes : region.get_size(); }
 };
 
 namespace {
 
-// How long an opener waits for a creator that is between shm_open and publishing the header.
-// Creation takes microseconds; only a creator that died mid-creation makes anyone wait this long.
-constexpr auto initialisation_grace = std::chrono::seconds(2);
 constexpr std::size_t cache_line = 64;
 
 std::string quoted(std::string_view name) { return "\"" + std::string(name) + "\""; }
@@ -98,14 +115,9 @@ void write_header(void* base, const Segment::Layout& layout, const Placement& p)
   std::strncpy(h.element_name, layout.element.mangled_name, sizeof h.element_name - 1);
 }
 
-// The creator's last step: everything written before this release store is visible to any opener
-// whose acquire load of `magic` reads segment_magic.
-void publish(void* base, bool anyone_may_wait) {
-  detail::shared_atomic(magic_of(base)).store(segment_magic, std::memory_order_release);
-  if (anyone_may_wait) {
-    detail::futex_wake(&magic_of(base), INT_MAX);
-  }
-}
+// The creator's last step before the object gets its name: everything written before this release
+// store is visible to any opener whose acquire load of `magic` reads segment_magic.
+void publish(void* base) { detail::shared_atomic(magic_of(base)).store(segment_magic, std::memory_order_release); }
 
 // Throws LayoutMismatch unless the header describes exactly `want` in a mapping of `actual` bytes.
 void check_header(const SegmentHeader& h, std::size_t actual, const Segment::Layout& want, std::string_view name) {
@@ -144,6 +156,114 @@ void check_header(const SegmentHeader& h, std::size_t actual, const Segment::Lay
     case 0: throw Error(what + ": " + e.what());
     default: throw std::system_error(err, std::generic_category(), what);
   }
+}
+
+
+// ---- Making and finding the files of named segments -------------------------------------------
+
+std::string path_of(std::string_view file) { return std::string(detail::shm_dir) + "/" + std::string(file); }
+
+int descriptor_of(const bip::shared_memory_object& object) { return object.get_mapping_handle().handle; }
+
+[[noreturn]] void throw_errno(int err, const std::string& what) { throw std::system_error(err, std::generic_category(), what); }
+
+std::string mebibytes(std::uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+// Free space on the file system of `path`, or empty if it cannot be read.
+std::optional<std::uint64_t> free_bytes(const char* path) {
+  struct statvfs fs {};
+  if (::statvfs(path, &fs) != 0) {
+    return std::nullopt;
+  }
+  return std::uint64_t{fs.f_bavail} * fs.f_frsize;
+}
+
+// The memory the system could still give (MemAvailable plus free swap, from /proc/meminfo).
+std::optional<std::uint64_t> available_memory() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::uint64_t total_kib = 0;
+  int found = 0;
+  for (std::string key; meminfo >> key;) {
+    std::uint64_t kib = 0;
+    meminfo >> kib;
+    if (key == "MemAvailable:" || key == "SwapFree:") {
+      total_kib += kib;
+      ++found;
+    }
+    meminfo.ignore(64, '\n');
+  }
+  return found > 0 ? std::optional<std::uint64_t>(total_kib * 1024) : std::nullopt;
+}
+
+// Allocates every page of the file `fd` now (posix_fallocate), so that running out of shared
+// memory is this error, not a SIGBUS at the first write past the end of what tmpfs has. A request
+// beyond what the system has is refused before any page is taken: allocating a huge anonymous
+// object page by page would push the machine into its OOM killer first.
+void allocate_pages(int fd, std::uint64_t bytes, const std::string& what, bool named) {
+  const std::optional<std::uint64_t> room = named ? free_bytes(detail::shm_dir.data()) : available_memory();
+  const std::string where = named ? std::string(detail::shm_dir) : "the system";
+  const auto refuse = [&](int err) {
+    std::string why = what + ": it needs " + mebibytes(bytes) + " of shared memory, and " + where + " has ";
+    why += room ? mebibytes(*room) + " free" : "no more to give";
+    if (named) {
+      why += " (Docker's /dev/shm is 64 MiB unless the container is started with --shm-size)";
+    }
+    throw_errno(err, why);
+  };
+  if (room && bytes > *room) {
+    refuse(named ? ENOSPC : ENOMEM);
+  }
+  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+  if (rc == ENOSPC || rc == ENOMEM || rc == EFBIG) {
+    refuse(rc);
+  }
+  if (rc != 0 && rc != EOPNOTSUPP) {  // a file system without fallocate: pages come on first touch
+    throw_errno(rc, what + ": cannot allocate its pages");
+  }
+}
+
+// Takes the shared flock that says "in use" (see segment.hpp). Only `multiproc gc` and a create
+// replacing a leftover ever hold the exclusive one, and only for an instant, so this waits little.
+void hold_shared(int fd, const std::string& what) {
+  while (::flock(fd, LOCK_SH) != 0) {
+    if (errno != EINTR) {
+      throw_errno(errno, what + ": cannot lock it");
+    }
+  }
+}
+
+// The name of the file a segment is built in: unique in this process, and no user name's file.
+std::atomic<unsigned> builds_started{0};
+std::string building_file() {
+  return std::string(detail::building_prefix) + std::to_string(::getpid()) + "-" +
+         std::to_string(builds_started.fetch_add(1, std::memory_order_relaxed));
+}
+
+// Removes the file `file` if no process holds it and it never became an object (see
+// never_published). True if it removed it.
+bool remove_if_never_published(const std::string& file) {
+  const int fd = ::open(path_of(file).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  bool removed = false;
+  struct stat st {};
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    std::uint32_t magic = 0;
+    const bool readable = st.st_size == 0 || ::pread(fd, &magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic);
+    struct stat named {};
+    // Still the file the name points to (not removed and made anew meanwhile).
+    if (readable && detail::never_published(static_cast<std::uint64_t>(st.st_size), magic) &&
+        ::lstat(path_of(file).c_str(), &named) == 0 && named.st_ino == st.st_ino && named.st_dev == st.st_dev) {
+      removed = ::unlink(path_of(file).c_str()) == 0;
+    }
+  }
+  ::close(fd);
+  return removed;
 }
 
 }  // namespace
@@ -196,10 +316,8 @@ void validate_name(std::string_view name) {
 
 std::string header_problem(const SegmentHeader& h, std::uint64_t actual) {
   if (h.magic != segment_magic) {
-    if (h.magic == 0) {
-      return "it is still being built, or its creator died while building it";
-    }
-    return h.magic == segment_abandoned ? "its creator failed while building it" : "it is not a multiproc object";
+    return never_published(actual, h.magic) ? "it never became an object (its creator died or failed building it)"
+                                            : "it is not a multiproc object";
   }
   if (h.layout_version != segment_layout_version) {
     return "it has layout version " + std::to_string(h.layout_version) + ", this library reads version " +
@@ -227,13 +345,19 @@ std::string shm_file_name(std::string_view name) { return "multiproc." + std::st
 
 bool unlink(std::string_view name) {
   detail::validate_name(name);
-  return bip::shared_memory_object::remove(shm_file_name(name).c_str());
+  if (::shm_unlink(shm_file_name(name).c_str()) == 0) {
+    return true;
+  }
+  if (errno == ENOENT) {
+    return false;
+  }
+  throw_errno(errno, "multiproc: cannot unlink " + quoted(name));
 }
 
 ScopedUnlink::~ScopedUnlink() {
   try {
     unlink(name_);
-  } catch (...) {  // a malformed name was never created; nothing to remove
+  } catch (...) {  // a malformed name was never created, nor one we may not remove: nothing to do
   }
 }
 
@@ -243,95 +367,141 @@ Segment& Segment::operator=(Segment&&) noexcept = default;
 Segment::~Segment() = default;
 
 const SegmentHeader* Segment::header() const noexcept {
-  return mapping_ ? static_cast<const SegmentHeader*>(mapping_->region.get_address()) : nullptr;
+  return mapping_ ? static_cast<const SegmentHeader*>(mapping_->base()) : nullptr;
 }
 
 void Segment::adopt(std::unique_ptr<Mapping> mapping) {
   mapping_ = std::move(mapping);
-  auto* base = static_cast<char*>(mapping_->region.get_address());
+  auto* base = static_cast<char*>(mapping_->base());
   const auto& h = *header();
   prefix_ = base + h.prefix_offset;
   elements_ = base + h.elements_offset;
   count_ = static_cast<std::size_t>(h.element_count);
 }
 
+// Anonymous: a memfd (shmem, as /dev/shm is, but not limited by it), its pages allocated up front,
+// mapped shared so that children forked later share it.
 Segment::Segment(const Layout& layout, const Initialiser& init) {
   const Placement p = place_or_throw(layout);
-  auto mapping = std::make_unique<Mapping>(Mapping{bip::anonymous_shared_memory(p.total)});
-  write_header(mapping->region.get_address(), layout, p);
+  const std::string what = "multiproc: cannot make an anonymous " + std::string(kind_name(static_cast<std::uint32_t>(layout.kind)));
+  const int fd = ::memfd_create("multiproc", MFD_CLOEXEC);
+  if (fd < 0) {
+    throw_errno(errno, what);
+  }
+  auto mapping = std::make_unique<Mapping>();
+  try {
+    if (::ftruncate(fd, static_cast<off_t>(p.total)) != 0) {
+      throw_errno(errno == EINVAL ? EFBIG : errno, what + " of " + mebibytes(p.total));
+    }
+    if (layout.pages == Layout::Pages::up_front) {
+      allocate_pages(fd, p.total, what, false);
+    }
+    void* base = ::mmap(nullptr, p.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+      throw_errno(errno, what + ": cannot map " + mebibytes(p.total));
+    }
+    mapping->anonymous = base;
+    mapping->anonymous_bytes = p.total;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  write_header(mapping->base(), layout, p);
   adopt(std::move(mapping));
   init(*this);
-  publish(mapping_->region.get_address(), false);
+  publish(mapping_->base());
 }
 
+// Named, created: built whole in a file of its own, then given its name (see segment.hpp).
 Segment::Segment(create_t how, std::string_view name, const Layout& layout, const Initialiser& init) : name_(name) {
   detail::validate_name(name);
+  if ((how.permissions & ~0777u) != 0) {
+    char mode[16];
+    std::snprintf(mode, sizeof mode, "%04o", how.permissions);
+    throw ValueError("multiproc: cannot create " + quoted(name) + " with mode " + mode +
+                     ": only permission bits (0 to 0777) are allowed, no setuid, setgid or sticky bit");
+  }
   const Placement p = place_or_throw(layout);
-  const std::string file = shm_file_name(name);
-  bip::shared_memory_object shm;
+  const std::string what = "multiproc: cannot create " + quoted(name);
+  const std::string building = building_file();
+  auto mapping = std::make_unique<Mapping>();
   try {
-    shm = bip::shared_memory_object(bip::create_only, file.c_str(), bip::read_write,
-                                    bip::permissions(static_cast<int>(how.permissions)));
+    mapping->object = bip::shared_memory_object(bip::create_only, building.c_str(), bip::read_write,
+                                                bip::permissions(static_cast<int>(how.permissions)));
   } catch (const bip::interprocess_exception& e) {
     rethrow_as_multiproc(e, name, "create");
   }
-  // From here the name exists: any failure removes it again, so nothing half-built is left behind,
-  // and marks the header so that an opener already waiting fails at once instead of timing out.
+  // From here, any failure removes the file: nothing half-built is left behind.
   try {
-    std::unique_ptr<Mapping> mapping;
+    const int fd = descriptor_of(mapping->object);
+    hold_shared(fd, what);
     try {
-      shm.truncate(static_cast<bip::offset_t>(p.total));
-      mapping = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
+      mapping->object.truncate(static_cast<bip::offset_t>(p.total));
+      if (layout.pages == Layout::Pages::up_front) {
+        allocate_pages(fd, p.total, what, true);
+      }
+      mapping->region = bip::mapped_region(mapping->object, bip::read_write);
     } catch (const bip::interprocess_exception& e) {
       rethrow_as_multiproc(e, name, "size");
     }
-    write_header(mapping->region.get_address(), layout, p);
+    write_header(mapping->base(), layout, p);
     adopt(std::move(mapping));
     init(*this);
-  } catch (...) {
-    if (mapping_) {
-      detail::shared_atomic(magic_of(mapping_->region.get_address()))
-          .store(segment_abandoned, std::memory_order_release);
-      detail::futex_wake(&magic_of(mapping_->region.get_address()), INT_MAX);
-      mapping_.reset();
+    publish(mapping_->base());
+    // The name appears now, on a complete object; link(2) fails if it is taken, atomically.
+    const std::string file = shm_file_name(name);
+    while (::link(path_of(building).c_str(), path_of(file).c_str()) != 0) {
+      if (errno != EEXIST) {
+        throw_errno(errno, what);
+      }
+      if (!remove_if_never_published(file)) {
+        throw AlreadyExists(what + ": the name is already in use");
+      }
     }
-    bip::shared_memory_object::remove(file.c_str());
+  } catch (...) {
+    mapping_.reset();
+    ::unlink(path_of(building).c_str());
     throw;
   }
-  publish(mapping_->region.get_address(), true);
+  ::unlink(path_of(building).c_str());
 }
 
 Segment::Segment(open_t, std::string_view name, const Layout& layout) : name_(name) {
   detail::validate_name(name);
   const std::string file = shm_file_name(name);
-  const auto deadline = detail::Clock::now() + initialisation_grace;
+  const std::string what = "multiproc: cannot open " + quoted(name);
+  auto mapping = std::make_unique<Mapping>();
   try {
-    bip::shared_memory_object shm(bip::open_only, file.c_str(), bip::read_write);
-    // A size of 0 means the creator has not yet sized it: wait (briefly) for it to do so.
-    bip::offset_t size = 0;
-    for (auto pause = std::chrono::microseconds(50); shm.get_size(size) && size == 0; pause *= 2) {
-      if (detail::Clock::now() >= deadline) {
-        throw LayoutMismatch("multiproc: cannot open " + quoted(name) + ": it stayed empty (its creator died?)");
-      }
-      std::this_thread::sleep_for(std::min<std::chrono::microseconds>(pause, std::chrono::milliseconds(10)));
+    mapping->object = bip::shared_memory_object(bip::open_only, file.c_str(), bip::read_write);
+    const int fd = descriptor_of(mapping->object);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      throw_errno(errno, what);
     }
-    if (static_cast<std::size_t>(size) < sizeof(SegmentHeader)) {
-      throw LayoutMismatch("multiproc: cannot open " + quoted(name) + ": " + std::to_string(size) +
-                           " bytes is too small for a multiproc object");
+    if (!S_ISREG(st.st_mode)) {
+      throw LayoutMismatch(what + ": it is not a regular file (not a multiproc object)");
     }
-    auto mapping = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
-    auto& magic = magic_of(mapping->region.get_address());
-    const auto published = detail::shared_atomic(magic);
-    // Acquire pairs with the creator's release in publish(): the header and payload it wrote
-    // before publishing are visible once we read segment_magic.
-    while (published.load(std::memory_order_acquire) == 0) {
-      if (!detail::futex_wait_until(&magic, 0, &deadline)) {
-        throw LayoutMismatch("multiproc: cannot open " + quoted(name) +
-                             ": its creator never finished building it (died?)");
-      }
+    hold_shared(fd, what);
+    // Removed between our open and our lock (by `multiproc gc`, which found it unused)?
+    if (::fstat(fd, &st) != 0 || st.st_nlink == 0) {
+      throw NotFound(what + ": it was removed as it was being opened");
     }
-    check_header(*static_cast<const SegmentHeader*>(mapping->region.get_address()), mapping->region.get_size(),
-                 layout, name);
+    const auto file_bytes = static_cast<std::uint64_t>(st.st_size);
+    const char* leftover = ": it holds no object (a leftover whose creator died before finishing it; create it anew)";
+    if (file_bytes == 0) {
+      throw NotFound(what + leftover);
+    }
+    if (file_bytes < sizeof(SegmentHeader)) {
+      throw LayoutMismatch(what + ": " + std::to_string(file_bytes) + " bytes, too small for a header (not a multiproc object)");
+    }
+    mapping->region = bip::mapped_region(mapping->object, bip::read_write);
+    // acquire: pairs with the creator's release in publish(); names appear only on complete objects.
+    const std::uint32_t magic = detail::shared_atomic(magic_of(mapping->base())).load(std::memory_order_acquire);
+    if (detail::never_published(file_bytes, magic)) {
+      throw NotFound(what + leftover);
+    }
+    check_header(*static_cast<const SegmentHeader*>(mapping->base()), mapping->bytes(), layout, name);
     adopt(std::move(mapping));
   } catch (const bip::interprocess_exception& e) {
     rethrow_as_multiproc(e, name, "open");
@@ -350,15 +520,10 @@ Segment::Segment(const Where& where, const Layout& layout, const Initialiser& in
 }
 
 Segment::Segment(open_or_create_t how, std::string_view name, const Layout& layout, const Initialiser& init) {
-  // Each round either creates the name or opens it; a round fails only when another process
-  // removes the name between our two attempts, which a bounded number of retries outlasts.
+  // Each round either opens the name or creates it; a round fails only when another process
+  // creates or removes the name between our two attempts, which a bounded number of rounds outlasts.
   constexpr int rounds = 100;
   for (int round = 1;; ++round) {
-    try {
-      *this = Segment(create_t{how.permissions}, name, layout, init);
-      return;
-    } catch (const AlreadyExists&) {
-    }
     try {
       *this = Segment(open, name, layout);
       if (count_ != layout.count) {
@@ -367,6 +532,11 @@ Segment::Segment(open_or_create_t how, std::string_view name, const Layout& layo
       }
       return;
     } catch (const NotFound&) {
+    }
+    try {
+      *this = Segment(create_t{how.permissions}, name, layout, init);
+      return;
+    } catch (const AlreadyExists&) {
       if (round == rounds) {
         throw;
       }

@@ -18,4 +18,18 @@ void validate_name(std::string_view name);
 // against that size (overflow included). Does not know which object the caller expects.
 std::string header_problem(const SegmentHeader& h, std::uint64_t actual);
 
+// A file that holds no object and never will: empty, or with a header never published (magic 0, or
+// segment_abandoned). Only a creator that died or failed leaves one (under a name, only libraries
+// older than this one, which built under the name itself). Anything else without a complete
+// header is foreign or corrupt, and is never removed on our own initiative.
+inline bool never_published(std::uint64_t file_bytes, std::uint32_t magic) {
+  return file_bytes == 0 || (file_bytes >= sizeof(SegmentHeader) && (magic == 0 || magic == segment_abandoned));
+}
+
+// Where POSIX shared memory objects live on Linux (glibc's shm_open).
+inline constexpr std::string_view shm_dir = "/dev/shm";
+// The file of a named segment still being built: "multiproc~building-<pid>-<n>". '~' is in no
+// valid name, so it can never be a name's file; it becomes the name's file when complete.
+inline constexpr std::string_view building_prefix = "multiproc~building-";
+
 }  // namespace multiproc::detail
