@@ -302,6 +302,50 @@ BOOST_AUTO_TEST_CASE(joinable_queue_join_waits_for_every_task_done) {
   BOOST_CHECK_THROW(tasks.task_done(), mp::ValueError);
 }
 
+// Issue 13.2: a producer killed while blocked in put on a full queue used to leave its task
+// counted, and join() waited forever for a message that never arrived. Python counts a task once
+// the item is in the queue. Both kinds of queue: slot (long) and codec (string).
+template <class T>
+void check_join_after_a_producer_killed_waiting(const T& item) {
+  mp::JoinableQueue<T> tasks{2};
+  tasks.put(item);
+  tasks.put(item);  // full
+  mp::Process blocked{[&] {
+    tasks.put(item);  // waits for room until killed
+    return 0;
+  }};
+  blocked.start();
+  BOOST_REQUIRE(!blocked.join(200ms));  // it is waiting
+  blocked.kill();
+  blocked.join();
+  for (int i = 0; i < 2; ++i) {
+    (void)tasks.get();
+    tasks.task_done();
+  }
+  BOOST_TEST(tasks.join(5s));  // the dead producer's message never existed, nor does its task
+  BOOST_CHECK_THROW(tasks.task_done(), mp::ValueError);
+}
+
+BOOST_AUTO_TEST_CASE(join_survives_a_producer_killed_while_waiting_for_room) {
+  check_join_after_a_producer_killed_waiting<long>(7);
+  check_join_after_a_producer_killed_waiting<std::string>("seven");
+}
+
+// Issue 13.9: a Queue and a JoinableQueue are different objects; neither opens as the other.
+BOOST_AUTO_TEST_CASE(a_queue_and_a_joinable_queue_do_not_open_as_each_other) {
+  const auto plain = test::unique_name("plain");
+  const auto joinable = test::unique_name("joinable");
+  mp::ScopedUnlink cleanup1{plain};
+  mp::ScopedUnlink cleanup2{joinable};
+  mp::Queue<long> queue{mp::create, plain, 4};
+  mp::JoinableQueue<std::string> tasks{mp::create, joinable, 4};
+  BOOST_CHECK_THROW(mp::JoinableQueue<long>(mp::open, plain), mp::LayoutMismatch);
+  BOOST_CHECK_THROW(mp::Queue<std::string>(mp::open, joinable), mp::LayoutMismatch);
+  BOOST_CHECK_NO_THROW(mp::Queue<long>(mp::open, plain));
+  BOOST_CHECK_NO_THROW(mp::JoinableQueue<std::string>(mp::open, joinable));
+  BOOST_TEST(mp::kind_name(mp::describe_segment(joinable).kind) == "JoinableQueue (codec)");
+}
+
 BOOST_AUTO_TEST_CASE(simple_queue) {
   mp::SimpleQueue<std::string> queue;
   BOOST_CHECK(queue.empty());

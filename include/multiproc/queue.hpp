@@ -49,24 +49,24 @@ class Queue {
   static constexpr std::size_t default_capacity = 1024;
 
   // A trivially copyable T's capacity is rounded up to a power of two.
-  explicit Queue(std::size_t capacity = default_capacity) : backend_(Where(), capacity) {}
+  explicit Queue(std::size_t capacity = default_capacity) : Queue(Where(), capacity, 0, false) {}
   // For a T that goes through the codec: at most `capacity` messages and `ring_bytes` bytes of them
   // (by default 256 bytes a message); a single message over ring_bytes throws MessageTooLarge.
   Queue(std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : backend_(Where(), capacity, ring_bytes) {}
+      : Queue(Where(), capacity, ring_bytes, false) {}
   Queue(create_t how, std::string_view name, std::size_t capacity = default_capacity)
-      : backend_(Where(how, name), capacity) {}
-  Queue(open_t how, std::string_view name) : backend_(Where(how, name), 2) {}
+      : Queue(Where(how, name), capacity, 0, false) {}
+  Queue(open_t how, std::string_view name) : Queue(Where(how, name), 2, 0, false) {}
   Queue(open_or_create_t how, std::string_view name, std::size_t capacity = default_capacity)
-      : backend_(Where(how, name), capacity) {}
+      : Queue(Where(how, name), capacity, 0, false) {}
   // The named forms with room for `ring_bytes` bytes of messages, as the anonymous one above.
   Queue(create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : backend_(Where(how, name), capacity, ring_bytes) {}
+      : Queue(Where(how, name), capacity, ring_bytes, false) {}
   Queue(open_or_create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : backend_(Where(how, name), capacity, ring_bytes) {}
+      : Queue(Where(how, name), capacity, ring_bytes, false) {}
 
   // Blocks while full. Throws Closed after close(), MessageTooLarge for a message the queue could
   // never hold.
@@ -142,22 +142,29 @@ class Queue {
       throw Closed("multiproc::Queue::put: the queue is closed");
     }
     const auto& bytes = backend_.encoded(value);
-    auto attempt = [&] { return backend_.try_put(bytes); };
-    // A JoinableQueue counts the task before the message can be taken, so task_done() never
-    // outruns it; a put that fails takes its count back.
-    if (counts_tasks_) {
-      detail::add_task(backend_.signals());
-    }
-    try {
-      if (attempt() != detail::Attempted::done &&
-          !detail::wait_until_done(backend_.signals(), detail::Side::producer, detail::AttemptRef::to(attempt),
-                                   deadline)) {
-        uncount_task();
-        return false;
+    // A JoinableQueue counts the task just before each attempt to put the message, so task_done()
+    // never outruns the count, and takes the count back at once when the attempt finds no room:
+    // a producer waiting for room holds no count, and one killed while it waits leaves none.
+    auto attempt = [&] {
+      if (!counts_tasks_) {
+        return backend_.try_put(bytes);
       }
-    } catch (...) {
-      uncount_task();
-      throw;
+      detail::add_task(backend_.signals());
+      detail::Attempted result = detail::Attempted::blocked;
+      try {
+        result = backend_.try_put(bytes);
+      } catch (...) {
+        detail::finish_task(backend_.signals());
+        throw;
+      }
+      if (result != detail::Attempted::done) {
+        detail::finish_task(backend_.signals());
+      }
+      return result;
+    };
+    if (attempt() != detail::Attempted::done &&
+        !detail::wait_until_done(backend_.signals(), detail::Side::producer, detail::AttemptRef::to(attempt), deadline)) {
+      return false;
     }
     detail::ring_doorbell(backend_.signals(), detail::Side::consumer);
     return true;
@@ -182,18 +189,17 @@ class Queue {
     return detail::wait_nonempty_until(backend_.signals(), [this] { return qsize(); }, deadline);
   }
 
+  // Every constructor: `ring_bytes` 0 for the default (always 0 for a trivially copyable T); a
+  // joinable queue counts tasks and is an object of its own kind.
+  Queue(const Where& where, std::size_t capacity, std::size_t ring_bytes, bool joinable)
+      : counts_tasks_(joinable), backend_(where, capacity, ring_bytes, joinable) {}
+
   [[nodiscard]] detail::QueueSignals& signals() const noexcept { return backend_.signals(); }
 
-  bool counts_tasks_ = false;  // set by JoinableQueue
+  bool counts_tasks_;  // a JoinableQueue
 
  private:
   using Backend = detail::QueueBackend<T>;
-
-  void uncount_task() noexcept {
-    if (counts_tasks_) {
-      detail::finish_task(backend_.signals());
-    }
-  }
 
   Backend backend_;
   std::unique_ptr<detail::ReadyBridge> ready_;  // made by the first ready_fd()
@@ -224,28 +230,22 @@ class SimpleQueue {
 template <class T>
 class JoinableQueue : public Queue<T> {
  public:
-  explicit JoinableQueue(std::size_t capacity = Queue<T>::default_capacity) : Queue<T>(capacity) { counting(); }
+  explicit JoinableQueue(std::size_t capacity = Queue<T>::default_capacity) : Queue<T>(Where(), capacity, 0, true) {}
   JoinableQueue(create_t how, std::string_view name, std::size_t capacity = Queue<T>::default_capacity)
-      : Queue<T>(how, name, capacity) {
-    counting();
-  }
-  JoinableQueue(open_t how, std::string_view name) : Queue<T>(how, name) { counting(); }
+      : Queue<T>(Where(how, name), capacity, 0, true) {}
+  JoinableQueue(open_t how, std::string_view name) : Queue<T>(Where(how, name), 2, 0, true) {}
   JoinableQueue(open_or_create_t how, std::string_view name, std::size_t capacity = Queue<T>::default_capacity)
-      : Queue<T>(how, name, capacity) {
-    counting();
-  }
+      : Queue<T>(Where(how, name), capacity, 0, true) {}
   // With room for `ring_bytes` bytes of messages (a T that goes through the codec), as Queue's.
   JoinableQueue(std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : Queue<T>(capacity, ring_bytes) {
-    counting();
-  }
-  template <class How>
-  JoinableQueue(How how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
+      : Queue<T>(Where(), capacity, ring_bytes, true) {}
+  JoinableQueue(create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : Queue<T>(how, name, capacity, ring_bytes) {
-    counting();
-  }
+      : Queue<T>(Where(how, name), capacity, ring_bytes, true) {}
+  JoinableQueue(open_or_create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<T>)
+      : Queue<T>(Where(how, name), capacity, ring_bytes, true) {}
 
   // Marks one message taken with get() as processed. Throws ValueError when called more
   // often than messages were put (Python raises ValueError).
@@ -261,9 +261,6 @@ class JoinableQueue : public Queue<T> {
   [[nodiscard]] bool join(std::chrono::duration<Rep, Period> timeout) {
     return detail::wait_tasks_done(this->signals(), detail::deadline_after(timeout));
   }
-
- private:
-  void counting() noexcept { this->counts_tasks_ = true; }
 };
 
 }  // namespace multiproc

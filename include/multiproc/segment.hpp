@@ -107,6 +107,8 @@ enum class ObjectKind : std::uint32_t {
   shared_dict = 17,
   shared_list = 18,
   pool_channels = 19,  // anonymous: a Pool's channels to its workers
+  joinable_queue = 20,       // a JoinableQueue is not a Queue: neither opens the other
+  joinable_byte_queue = 21,
 };
 
 // "Queue", "Lock"... for a kind recorded in a header; "unknown object" for any other number.

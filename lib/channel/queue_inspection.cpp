@@ -49,7 +49,9 @@ std::string serialised(const std::string&) { return "(serialised)"; }
 
 [[maybe_unused]] const bool queue_inspectors_registered =
     register_inspector(ObjectKind::queue, {slot_message_type, inspect_slot_queue}) &&
-    register_inspector(ObjectKind::byte_queue, {serialised, inspect_record_queue});
+    register_inspector(ObjectKind::byte_queue, {serialised, inspect_record_queue}) &&
+    register_inspector(ObjectKind::joinable_queue, {slot_message_type, inspect_slot_queue}) &&
+    register_inspector(ObjectKind::joinable_byte_queue, {serialised, inspect_record_queue});
 
 }  // namespace
 

@@ -285,6 +285,8 @@ std::string_view kind_name(std::uint32_t kind) noexcept {
     case ObjectKind::mpmc_ring: return "MpmcRing";
     case ObjectKind::queue: return "Queue";
     case ObjectKind::byte_queue: return "Queue (codec)";
+    case ObjectKind::joinable_queue: return "JoinableQueue";
+    case ObjectKind::joinable_byte_queue: return "JoinableQueue (codec)";
     case ObjectKind::pipe: return "Pipe";
     case ObjectKind::shared_dict: return "SharedDict";
     case ObjectKind::shared_list: return "SharedList";

@@ -40,8 +40,11 @@ static_assert(alignof(RecordQueueControl) == cache_line && offsetof(RecordQueueC
 template <class T>
 class SlotQueueBackend {
  public:
-  SlotQueueBackend(const Where& where, std::size_t capacity)
-      : segment_(where, slot_ring_layout<T, SlotQueueControl>(ObjectKind::queue, capacity), [](Segment&) {}),
+  // `ring_bytes` is for the record backend only: always 0 here.
+  SlotQueueBackend(const Where& where, std::size_t capacity, std::size_t /*ring_bytes*/, bool joinable)
+      : segment_(where,
+                 slot_ring_layout<T, SlotQueueControl>(joinable ? ObjectKind::joinable_queue : ObjectKind::queue, capacity),
+                 [](Segment&) {}),
         ring_((check_ring_capacity(segment_), &control().ring), static_cast<Slot<T>*>(segment_.elements()),
               segment_.count()) {}
 
@@ -79,9 +82,10 @@ class RecordQueueBackend {
   static constexpr std::size_t typical_bytes = 256;
 
   // `ring_bytes` 0: room for `capacity` messages of typical_bytes.
-  RecordQueueBackend(const Where& where, std::size_t capacity, std::size_t ring_bytes = 0)
+  RecordQueueBackend(const Where& where, std::size_t capacity, std::size_t ring_bytes, bool joinable)
       : segment_(where,
-                 {ObjectKind::byte_queue, fingerprint_of<std::byte>(), sizeof(RecordQueueControl),
+                 {joinable ? ObjectKind::joinable_byte_queue : ObjectKind::byte_queue, fingerprint_of<std::byte>(),
+                  sizeof(RecordQueueControl),
                   alignof(RecordQueueControl),
                   ring_bytes != 0 ? (ring_bytes + 7) / 8 * 8
                                   : LockedRecordRing::record_bytes(typical_bytes) * std::max<std::size_t>(capacity, 1)},
