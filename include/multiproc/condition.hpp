@@ -33,7 +33,9 @@ namespace multiproc {
 // How notify(n) wakes at most n: a waiter counts itself in `tickets` (waiting) while it still
 // holds the lock; notify moves up to n of the waiting into granted; a waiter returns notified only
 // by taking a grant. So the number of waits that return true never exceeds the grants, however a
-// waiter's spin or sleep lines up with the notify. `sequence` only says "look again".
+// waiter's spin or sleep lines up with the notify. A waiter takes only a grant made after it was
+// counted (its `sequence` has moved since), so a notifier that waits again right away cannot take
+// the grant it made for another. `sequence` also says "look again".
 struct ConditionState {
   // The futex word: bumped by every notify that granted something (fetch_add, seq_cst: after the
   // grant, and ordered before the read of `sleepers`). A waiter reads it (acquire) before it looks

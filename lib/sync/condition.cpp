@@ -60,12 +60,13 @@ bool take_grant(std::atomic_ref<std::uint64_t> tickets) noexcept {
   return false;
 }
 
-// A waiter that stops waiting: takes a grant made for it meanwhile (true: it was notified), or
-// uncounts itself. Its own count guarantees that one of the two is there.
-bool leave(std::atomic_ref<std::uint64_t> tickets) noexcept {
+// A waiter that stops waiting: takes a grant if one is there and a notify came since it began
+// (true: it was notified), or uncounts itself. If no notify came since, its own count is still
+// among the waiting.
+bool leave(std::atomic_ref<std::uint64_t> tickets, bool notified_since) noexcept {
   std::uint64_t seen = tickets.load(std::memory_order_seq_cst);
   for (;;) {
-    const bool granted = granted_of(seen) > 0;
+    const bool granted = notified_since && granted_of(seen) > 0;
     if (tickets.compare_exchange_weak(seen, granted ? seen - one_granted : seen - 1, std::memory_order_seq_cst)) {
       return granted;
     }
@@ -76,26 +77,29 @@ bool leave(std::atomic_ref<std::uint64_t> tickets) noexcept {
 
 bool Condition::wait_until(detail::Deadline deadline) {
   auto tickets = detail::shared_atomic(state_->tickets);
-  // Counted while we hold the lock: a notify made after we release it grants us.
+  // Counted while we hold the lock: a notify made after we release it grants us. Only a grant
+  // made after this point is ours to take: one made before was meant for an earlier waiter (the
+  // notifier itself, waiting again, must not take the grant it just made for another).
   tickets.fetch_add(1, std::memory_order_seq_cst);
+  auto sequence = detail::shared_atomic(state_->sequence);
+  const std::uint32_t counted_at = sequence.load(std::memory_order_seq_cst);
   try {
     get_lock().release();  // throws NotOwner if we do not hold it
   } catch (...) {
-    (void)leave(tickets);
+    (void)leave(tickets, false);
     throw;
   }
-  auto sequence = detail::shared_atomic(state_->sequence);
   bool notified = false;
   for (;;) {
     // acquire, read before we look for a grant: a grant made after this read also changes
     // `sequence`, so the sleep below does not begin (or is woken).
     const std::uint32_t seen = sequence.load(std::memory_order_acquire);
-    if (take_grant(tickets)) {
+    if (seen != counted_at && take_grant(tickets)) {
       notified = true;
       break;
     }
     if (!detail::wait_at_doorbell(state_->sequence, state_->sleepers, seen, deadline)) {
-      notified = leave(tickets);
+      notified = leave(tickets, sequence.load(std::memory_order_seq_cst) != counted_at);
       break;
     }
   }
