@@ -56,7 +56,7 @@ int main() {
   BEGIN(EventState);
   FIELD(EventState, flag); FIELD(EventState, sleepers);
   BEGIN(ConditionState);
-  FIELD(ConditionState, sequence); FIELD(ConditionState, sleepers);
+  FIELD(ConditionState, sequence); FIELD(ConditionState, sleepers); FIELD(ConditionState, tickets);
   BEGIN(BarrierState);
   FIELD(BarrierState, guard); FIELD(BarrierState, parties); FIELD(BarrierState, arrived);
   FIELD(BarrierState, generation); FIELD(BarrierState, sleepers); FIELD(BarrierState, broken);

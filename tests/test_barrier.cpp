@@ -134,3 +134,54 @@ BOOST_AUTO_TEST_CASE(a_waiter_sleeps_through_signals_and_uses_no_cpu) {
     return broke([&] { barrier.wait(timeout); }) != 0;  // a timeout breaks it: "false"
   }), 0);
 }
+
+// CPython _TestBarrier.test_action: the action runs once per round, in one party, before any
+// party is released.
+BOOST_AUTO_TEST_CASE(test_action) {
+  constexpr int parties = 3;
+  constexpr int rounds = 5;
+  mp::RawValue<int> actions;
+  mp::Barrier barrier{parties, [&] { actions.atomic().fetch_add(1); }};
+  const auto codes = run_children(parties, [&](int) {
+    for (int round = 1; round <= rounds; ++round) {
+      (void)barrier.wait(30s);
+      if (actions.atomic().load() < round) return 1;  // released before the round's action ran
+    }
+    return 0;
+  });
+  BOOST_CHECK(std::all_of(codes.begin(), codes.end(), [](int c) { return c == 0; }));
+  BOOST_CHECK_EQUAL(actions.value(), rounds);
+  BOOST_CHECK(!barrier.broken());
+}
+
+// As Python: an action that throws breaks the barrier; its exception reaches the party that ran
+// it, the others get BrokenBarrier.
+BOOST_AUTO_TEST_CASE(an_action_that_throws_breaks_the_barrier) {
+  mp::Barrier barrier{3, [] { throw mp::ValueError("action failed"); }};
+  const auto codes = run_children(3, [&](int) {
+    try {
+      (void)barrier.wait(30s);
+    } catch (const mp::BrokenBarrier&) {
+      return 10;
+    } catch (const mp::ValueError&) {
+      return 20;
+    }
+    return 0;
+  });
+  BOOST_CHECK_EQUAL(std::count(codes.begin(), codes.end(), 20), 1);
+  BOOST_CHECK_EQUAL(std::count(codes.begin(), codes.end(), 10), 2);
+  BOOST_CHECK(barrier.broken());
+  barrier.reset();
+  BOOST_CHECK(!barrier.broken());
+}
+
+// CPython _TestBarrier.test_default_timeout: a wait() without a timeout uses the barrier's
+// default, and a party that never comes breaks it for the one that did.
+BOOST_AUTO_TEST_CASE(test_default_timeout) {
+  mp::Barrier barrier{2, {}, 100ms};
+  BOOST_CHECK_EQUAL(test::in_child([&] { return broke([&] { (void)barrier.wait(); }); }), 0);
+  BOOST_CHECK(barrier.broken());
+  barrier.reset();
+  const auto codes = run_children(2, [&](int) { return broke([&] { (void)barrier.wait(30s); }); });
+  BOOST_CHECK(std::all_of(codes.begin(), codes.end(), [](int c) { return c == 1; }));  // both passed
+}

@@ -171,3 +171,127 @@ BOOST_AUTO_TEST_CASE(a_waiter_sleeps_through_signals_and_uses_no_cpu) {
     return cv.wait(timeout);
   }), 0);
 }
+
+// Issue 14 bug 7: a waiter that had just released the lock inside wait() (still spinning before
+// its futex sleep) saw the notify's bump and woke too, so notify() woke 2 of 2 in most trials.
+// Each trial: two waiters, one notify() while both wait; each woken waiter records the round in
+// which it woke (the parent moves to round 2 once someone woke, then notifies the other).
+BOOST_AUTO_TEST_CASE(notify_one_wakes_at_most_one_under_any_timing) {
+  mp::Condition cv;
+  mp::RawValue<int> announced, round, woken_in_first_round, failures;
+  for (int trial = 0; trial < 40; ++trial) {
+    announced.value() = 0;
+    round.value() = 1;
+    woken_in_first_round.value() = 0;
+    std::vector<mp::Process> waiters;
+    for (int i = 0; i < 2; ++i) {
+      waiters.emplace_back([&] {
+        std::unique_lock held(cv);
+        announced.value() += 1;
+        if (!cv.wait(30s)) return 1;
+        if (round.value() == 1) woken_in_first_round.value() += 1;
+        return 0;
+      });
+    }
+    for (auto& w : waiters) w.start();
+    for (bool both_waiting = false; !both_waiting;) {
+      std::scoped_lock held(cv);
+      both_waiting = announced.value() == 2;
+      if (both_waiting) cv.notify();  // the second may be still on its way to sleep
+    }
+    for (bool someone_woke = false; !someone_woke;) {
+      std::scoped_lock held(cv);
+      someone_woke = woken_in_first_round.value() > 0;
+      if (someone_woke) {
+        round.value() = 2;
+        cv.notify();
+      }
+    }
+    join_all(waiters);
+    failures.value() += woken_in_first_round.value() > 1 ? 1 : 0;
+  }
+  BOOST_CHECK_EQUAL(failures.value(), 0);
+}
+
+// CPython _TestCondition.test_notify_n: notify(2) wakes two of six (processes and threads),
+// notify(4) the other four, and a further notify(3) with nobody waiting changes nothing.
+BOOST_AUTO_TEST_CASE(test_notify_n) {
+  mp::Condition cv;
+  mp::RawValue<int> woken, asleep;
+  auto waiter = [&] {
+    std::unique_lock held(cv);
+    asleep.atomic().fetch_add(1);
+    const bool notified = cv.wait(30s);
+    woken.atomic().fetch_add(1);
+    return notified ? 0 : 1;
+  };
+  std::vector<mp::Process> processes;
+  std::vector<std::thread> threads;
+  std::atomic<int> thread_failures{0};
+  for (int i = 0; i < 3; ++i) processes.emplace_back(waiter);
+  for (auto& p : processes) p.start();  // before the threads: fork a single-threaded program
+  for (int i = 0; i < 3; ++i) threads.emplace_back([&] { thread_failures += waiter(); });
+  for (bool all_asleep = false; !all_asleep;) {
+    std::scoped_lock held(cv);
+    all_asleep = asleep.atomic().load() == 6;
+  }
+  auto notify_and_settle = [&](int n, int expected) {
+    {
+      std::scoped_lock held(cv);
+      cv.notify(n);
+    }
+    while (woken.atomic().load() < expected) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(100ms);  // room for an extra wake-up to show itself
+    return woken.atomic().load();
+  };
+  BOOST_CHECK_EQUAL(notify_and_settle(2, 2), 2);
+  BOOST_CHECK_EQUAL(notify_and_settle(4, 6), 6);
+  BOOST_CHECK_EQUAL(notify_and_settle(3, 6), 6);
+  join_all(processes);
+  for (auto& t : threads) t.join();
+  BOOST_CHECK_EQUAL(thread_failures.load(), 0);
+}
+
+// CPython _TestCondition.test_notify_all: six waiters that time out leave nothing behind, so six
+// later waiters all wake on one notify_all and a lone notify() after that wakes nobody stale.
+BOOST_AUTO_TEST_CASE(test_notify_all) {
+  mp::Condition cv;
+  mp::RawValue<int> notified, timed_out;
+  auto wait_once = [&](std::chrono::milliseconds timeout) {
+    return [&, timeout] {
+      std::unique_lock held(cv);
+      (cv.wait(timeout) ? notified : timed_out).atomic().fetch_add(1);
+      return 0;
+    };
+  };
+  std::vector<mp::Process> first;
+  for (int i = 0; i < 6; ++i) first.emplace_back(wait_once(50ms));
+  for (auto& p : first) p.start();
+  join_all(first);
+  BOOST_CHECK_EQUAL(timed_out.value(), 6);
+  BOOST_CHECK_EQUAL(notified.value(), 0);
+  mp::RawValue<int> woken;
+  auto second = start_waiters(6, cv, woken);
+  BOOST_CHECK_EQUAL(notify_and_count(cv, woken, true), 6);
+  join_all(second);
+  std::unique_lock held(cv);
+  BOOST_CHECK(!cv.wait(10ms));  // no grant was left over for a later waiter
+}
+
+// CPython _TestCondition.test_wait_result: wait() says whether it was notified.
+BOOST_AUTO_TEST_CASE(test_wait_result) {
+  mp::Condition cv;
+  std::unique_lock held(cv);
+  BOOST_CHECK(!cv.wait(0ms));
+  BOOST_CHECK(!cv.wait(100ms));
+  mp::Process notifier{[&] {
+    std::scoped_lock mine(cv);
+    cv.notify();
+  }};
+  notifier.start();
+  BOOST_CHECK(cv.wait(60s));
+  held.unlock();
+  BOOST_REQUIRE(notifier.join(30s));
+  BOOST_CHECK_EQUAL(*notifier.exitcode(), 0);
+  BOOST_CHECK_THROW(cv.notify(0), mp::ValueError);
+}

@@ -303,3 +303,63 @@ BOOST_AUTO_TEST_CASE(a_wake_lost_to_a_dead_waiter_does_not_strand_the_others) {
     BOOST_TEST((sleeper.exitcode() == 0));
   }
 }
+
+// CPython _TestLock.test_lock, and issue 14 bug 10: try_acquire() by the holder is false (it
+// threw system_error(EDEADLK)); a second release is refused.
+BOOST_AUTO_TEST_CASE(test_lock) {
+  mp::Lock lock;
+  BOOST_CHECK(!lock.locked());
+  lock.acquire();
+  BOOST_CHECK(lock.locked());
+  BOOST_CHECK(!lock.try_acquire());
+  BOOST_CHECK(!lock.try_lock());
+  BOOST_CHECK(lock.locked());  // the refused attempts changed nothing
+  lock.release();
+  BOOST_CHECK(!lock.locked());
+  BOOST_CHECK_THROW(lock.release(), mp::NotOwner);
+}
+
+// CPython _TestLock.test_rlock: three acquisitions need three releases, a fourth is refused.
+BOOST_AUTO_TEST_CASE(test_rlock) {
+  mp::RLock rlock;
+  rlock.acquire();
+  BOOST_CHECK(rlock.try_acquire());
+  BOOST_CHECK(rlock.acquire(0ms));
+  BOOST_CHECK(rlock.locked());
+  rlock.release();
+  rlock.release();
+  BOOST_CHECK(rlock.locked());
+  rlock.release();
+  BOOST_CHECK(!rlock.locked());
+  BOOST_CHECK_THROW(rlock.release(), mp::NotOwner);
+}
+
+// CPython _TestLock.test_lock_locked_2processes and test_rlock_locked_2processes: locked() seen
+// from the process that does not hold it, while held and after release.
+template <class AnyLock>
+void check_locked_seen_by_another_process() {
+  AnyLock lock;
+  test::Notice done;
+  mp::Process holder = start_holder(lock, done);
+  BOOST_CHECK(lock.locked());
+  BOOST_CHECK_EQUAL(test::in_child([&] { return lock.locked() ? 0 : 1; }), 0);
+  done.raise();
+  BOOST_REQUIRE(holder.join(30s));
+  BOOST_CHECK(!lock.locked());
+}
+BOOST_AUTO_TEST_CASE(test_lock_locked_2processes) { check_locked_seen_by_another_process<mp::Lock>(); }
+BOOST_AUTO_TEST_CASE(test_rlock_locked_2processes) { check_locked_seen_by_another_process<mp::RLock>(); }
+
+BOOST_AUTO_TEST_CASE(a_lock_whose_holder_died_is_locked_until_taken_over) {
+  mp::Lock lock;
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    lock.acquire();
+    ::raise(SIGKILL);
+    return 0;
+  }), -SIGKILL);
+  BOOST_CHECK(lock.locked());
+  lock.acquire();
+  BOOST_CHECK(lock.recovered());
+  lock.release();
+  BOOST_CHECK(!lock.locked());
+}

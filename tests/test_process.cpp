@@ -1,10 +1,12 @@
 // Process: names, exit codes, join with timeouts, signals, stdio and atexit hygiene, reaping.
 #define BOOST_TEST_MODULE process
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -133,9 +135,10 @@ BOOST_AUTO_TEST_CASE(join_with_timeout_terminate_and_kill) {
 BOOST_AUTO_TEST_CASE(join_wakes_as_soon_as_the_child_ends) {
   mp::Process quick{[] { std::this_thread::sleep_for(50ms); }};
   quick.start();
+  const int sentinel = quick.sentinel();
   BOOST_CHECK(quick.join(30s));
   BOOST_CHECK_EQUAL(*quick.exitcode(), 0);
-  BOOST_CHECK_EQUAL(quick.sentinel(), -1);
+  BOOST_CHECK_EQUAL(quick.sentinel(), sentinel);  // valid until close()
 }
 
 BOOST_AUTO_TEST_CASE(misuse_is_reported) {
@@ -225,4 +228,198 @@ BOOST_AUTO_TEST_CASE(an_abandoned_child_is_reaped_by_a_later_start) {
   next.start();
   next.join();
   BOOST_CHECK(!std::ifstream(stat_path).good());  // no zombie left behind
+}
+
+namespace {
+
+// Whether `pid` has ended: gone, or a zombie nobody reaped yet.
+bool has_ended(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto after_name = line.rfind(')');
+  return after_name != std::string::npos && line.compare(after_name + 2, 1, "Z") == 0;
+}
+
+// Waits (at most 30 s, so nothing hangs) until `pid` has ended; false if it has not.
+bool ends_soon(pid_t pid) {
+  for (int i = 0; i < 3000 && !has_ended(pid); ++i) std::this_thread::sleep_for(10ms);
+  return has_ended(pid);
+}
+
+}  // namespace
+
+// Python's daemon flag: a daemon child still running when its parent exits normally gets SIGTERM
+// (and is joined); a plain child is left alone.
+BOOST_AUTO_TEST_CASE(a_daemon_is_terminated_when_its_parent_exits) {
+  mp::RawValue<pid_t> daemon_pid, plain_pid;
+  mp::RawValue<int> daemon_got_sigterm;
+  test::Notice handler_installed;
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    mp::Process daemon{[&] {
+      static mp::RawValue<int>* flag = &daemon_got_sigterm;
+      ::signal(SIGTERM, [](int) {
+        flag->atomic().store(1);
+        ::_exit(0);
+      });
+      handler_installed.raise();
+      for (;;) ::pause();
+    }};
+    daemon.set_daemon(true);
+    daemon.start();
+    try {
+      daemon.set_daemon(false);
+      return 1;
+    } catch (const mp::ValueError&) {  // too late: already started
+    }
+    if (!daemon.daemon()) return 2;
+    mp::Process plain{[] { std::this_thread::sleep_for(60s); }};
+    plain.start();
+    daemon_pid.value() = daemon.pid();
+    plain_pid.value() = plain.pid();
+    handler_installed.wait();
+    return 0;  // leaves with both children running
+  }), 0);
+  BOOST_CHECK(has_ended(daemon_pid.value()));  // joined by its parent on the way out
+  BOOST_CHECK_EQUAL(daemon_got_sigterm.atomic().load(), 1);
+  BOOST_CHECK(!has_ended(plain_pid.value()));
+  ::kill(plain_pid.value(), SIGKILL);
+}
+
+// A parent killed with SIGKILL runs no exit code: the kernel kills its daemon (PR_SET_PDEATHSIG).
+BOOST_AUTO_TEST_CASE(a_daemon_dies_with_a_parent_killed_by_sigkill) {
+  mp::RawValue<pid_t> daemon_pid, plain_pid;
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    mp::Process daemon{[] { for (;;) ::pause(); }};
+    daemon.set_daemon(true);
+    daemon.start();
+    mp::Process plain{[] { std::this_thread::sleep_for(60s); }};
+    plain.start();
+    daemon_pid.value() = daemon.pid();
+    plain_pid.value() = plain.pid();
+    ::raise(SIGKILL);
+    return 0;
+  }), -SIGKILL);
+  BOOST_CHECK(ends_soon(daemon_pid.value()));
+  BOOST_CHECK(!has_ended(plain_pid.value()));  // only daemons are tied to their parent
+  ::kill(plain_pid.value(), SIGKILL);
+  if (!has_ended(daemon_pid.value())) ::kill(daemon_pid.value(), SIGKILL);  // leave nothing running
+}
+
+BOOST_AUTO_TEST_CASE(a_daemon_may_not_start_children) {
+  mp::Process daemon{[] {
+    mp::Process grandchild{[] {}};
+    try {
+      grandchild.start();
+    } catch (const mp::ValueError&) {
+      return 0;
+    }
+    return 1;
+  }};
+  daemon.set_daemon(true);
+  daemon.start();
+  BOOST_REQUIRE(daemon.join(30s));
+  BOOST_CHECK_EQUAL(*daemon.exitcode(), 0);
+}
+
+// CPython _TestProcess.test_active_children: listed once started, gone once ended; moves follow.
+BOOST_AUTO_TEST_CASE(test_active_children) {
+  test::Notice finish;
+  mp::Process p{[&] { finish.wait(); }};
+  auto listed = [](const mp::Process& which) {
+    const auto children = mp::active_children();
+    return std::count(children.begin(), children.end(), &which);
+  };
+  BOOST_CHECK_EQUAL(listed(p), 0);
+  p.start();
+  BOOST_CHECK_EQUAL(listed(p), 1);
+  mp::Process moved = std::move(p);
+  BOOST_CHECK_EQUAL(listed(p), 0);
+  BOOST_CHECK_EQUAL(listed(moved), 1);
+  BOOST_CHECK_EQUAL(test::in_child([] { return static_cast<int>(mp::active_children().size()); }), 0);
+  finish.raise();
+  BOOST_REQUIRE(moved.join(30s));
+  BOOST_CHECK_EQUAL(listed(moved), 0);
+}
+
+// CPython _TestProcess.test_parent_process and test_parent_process_attributes: nullptr in the
+// main process; in a child, the parent's name and pid; a grandchild sees its parent end.
+BOOST_AUTO_TEST_CASE(test_parent_process) {
+  BOOST_CHECK(mp::parent_process() == nullptr);
+  const pid_t me = ::getpid();
+  BOOST_CHECK_EQUAL(test::in_child([me] {
+    const mp::Process* parent = mp::parent_process();
+    if (parent == nullptr || parent->pid() != me || parent->name() != "MainProcess") return 1;
+    return mp::parent_process()->is_alive() ? 0 : 2;
+  }), 0);
+  mp::RawValue<int> grandchild_saw;  // 1: parent alive, then 2: parent ended
+  mp::RawValue<pid_t> grandchild_pid;
+  test::Notice parent_gone;
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    mp::Process grandchild{[&] {
+      mp::Process* parent = mp::parent_process();
+      if (parent == nullptr || parent->pid() != ::getppid() || !parent->is_alive()) return 1;
+      grandchild_saw.atomic().store(1);
+      parent_gone.wait();
+      for (int i = 0; i < 3000 && parent->is_alive(); ++i) std::this_thread::sleep_for(10ms);
+      grandchild_saw.atomic().store(parent->is_alive() ? 3 : 2);
+      return 0;
+    }};
+    grandchild.start();
+    grandchild_pid.value() = grandchild.pid();
+    while (grandchild_saw.atomic().load() == 0 && grandchild.is_alive()) std::this_thread::sleep_for(1ms);
+    return 0;
+  }), 0);
+  parent_gone.raise();
+  BOOST_CHECK(ends_soon(grandchild_pid.value()));
+  BOOST_CHECK_EQUAL(grandchild_saw.atomic().load(), 2);
+}
+
+BOOST_AUTO_TEST_CASE(test_cpu_count) {
+  const int n = mp::cpu_count();
+  BOOST_CHECK_GE(n, 1);
+  BOOST_CHECK_EQUAL(n, static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)));
+}
+
+// CPython _TestProcess.test_close: refused while running; afterwards the object only answers
+// name() and pid(); closing twice is harmless.
+BOOST_AUTO_TEST_CASE(test_close) {
+  test::Notice finish;
+  mp::Process p{[&] { finish.wait(); }};
+  p.start();
+  BOOST_CHECK_THROW(p.close(), mp::ValueError);
+  BOOST_CHECK(p.is_alive());  // the refused close changed nothing
+  finish.raise();
+  p.join();
+  p.close();
+  BOOST_CHECK_THROW((void)p.is_alive(), mp::ValueError);
+  BOOST_CHECK_THROW(p.join(), mp::ValueError);
+  BOOST_CHECK_THROW((void)p.exitcode(), mp::ValueError);
+  BOOST_CHECK_THROW((void)p.sentinel(), mp::ValueError);
+  BOOST_CHECK_THROW(p.terminate(), mp::ValueError);
+  BOOST_CHECK_THROW(p.start(), mp::ValueError);
+  BOOST_CHECK_NO_THROW(p.close());
+  BOOST_CHECK(p.pid() > 0);
+}
+
+// CPython _TestProcess.test_sentinel: not readable while the child runs, readable once it ended,
+// and the saved descriptor stays valid after join until close().
+BOOST_AUTO_TEST_CASE(test_sentinel) {
+  test::Notice finish;
+  mp::Process p{[&] { finish.wait(); }};
+  p.start();
+  const int sentinel = p.sentinel();
+  if (sentinel < 0) {  // no pidfds (an old kernel, valgrind): nothing to poll
+    finish.raise();
+    p.join();
+    return;
+  }
+  pollfd ended{sentinel, POLLIN, 0};
+  BOOST_CHECK_EQUAL(::poll(&ended, 1, 0), 0);
+  finish.raise();
+  p.join();
+  BOOST_CHECK_EQUAL(::poll(&ended, 1, 0), 1);
+  BOOST_CHECK_EQUAL(::fcntl(sentinel, F_GETFD), FD_CLOEXEC);  // still ours after join
+  p.close();
+  BOOST_CHECK_EQUAL(::fcntl(sentinel, F_GETFD), -1);
 }

@@ -182,3 +182,114 @@ BOOST_AUTO_TEST_CASE(a_writer_killed_mid_update_leaves_the_dict_consistent) {
   }
   BOOST_TEST(rebuilds > 0u);
 }
+
+// CPython _TestContainers.test_dict and test_dict_iter: setdefault, popitem, update, and
+// iteration over a snapshot, with a child process changing the dict meanwhile.
+BOOST_AUTO_TEST_CASE(test_dict) {
+  mp::SharedDict<int, std::string> dict;
+  for (int i = 0; i < 5; ++i) dict.set(i, key("v", i));
+  BOOST_TEST(dict.setdefault(2, "other") == "v2");  // present: unchanged
+  BOOST_TEST(dict.setdefault(7, "seven") == "seven");
+  BOOST_TEST(dict.at(7) == "seven");
+  BOOST_TEST(dict.setdefault(8) == "");
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    dict.update(std::map<int, std::string>{{0, "zero"}, {9, "nine"}});
+    dict.update(std::vector<std::pair<int, std::string>>{{10, "ten"}});
+    return 0;
+  }), 0);
+  BOOST_TEST(dict.at(0) == "zero");
+  BOOST_TEST(dict.at(9) == "nine");
+  BOOST_TEST(dict.at(10) == "ten");
+  std::map<int, std::string> seen;
+  for (auto& [k, v] : dict) {
+    seen.emplace(k, v);
+    v = "changed";  // the snapshot's copy, not the dict
+    if (seen.size() == 1) {
+      BOOST_CHECK_EQUAL(test::in_child([&] { return dict.erase(k) && (dict.set(100, "late"), true) ? 0 : 1; }), 0);
+    }
+  }
+  BOOST_TEST(seen.size() == 9u);  // the snapshot taken before the child's changes
+  BOOST_TEST(!seen.contains(100));
+  BOOST_TEST(dict.size() == 9u);
+  BOOST_TEST(dict.at(100) == "late");
+  std::map<int, std::string> popped;
+  while (!dict.empty()) popped.insert(dict.popitem());
+  BOOST_TEST(popped.size() == 9u);
+  BOOST_TEST(popped.at(100) == "late");
+  BOOST_CHECK_THROW((void)dict.popitem(), mp::KeyError);
+  mp::SharedDict<int, int> empty;
+  BOOST_TEST((empty.begin() == empty.end()));
+}
+
+// update() is all or nothing: a Full part-way takes back what it set and restores what it replaced.
+BOOST_AUTO_TEST_CASE(dict_update_that_does_not_fit_changes_nothing) {
+  mp::SharedDict<int, std::string> dict(16 << 10);
+  dict.set(1, "one");
+  std::map<int, std::string> many;
+  for (int i = 0; i < 1000; ++i) many.emplace(i, std::string(100, 'x'));
+  BOOST_CHECK_THROW(dict.update(many), mp::Full);
+  BOOST_TEST((dict.snapshot() == std::map<int, std::string>{{1, "one"}}));
+}
+
+// CPython _TestContainers.test_list (and the MutableSequence methods its manager list offers):
+// negative indices, pop(i), insert, remove, index, count, sort, slices as copies; the changes are
+// made by another process and seen by this one.
+BOOST_AUTO_TEST_CASE(test_list) {
+  mp::SharedList<int> list;
+  list.extend(std::vector<int>{5, 3, 8, 3, 1, 9});
+  BOOST_TEST(list[-1] == 9);
+  BOOST_TEST(list[-6] == 5);
+  BOOST_CHECK_THROW((void)list[-7], mp::IndexError);
+  BOOST_CHECK_THROW((void)list[6], mp::IndexError);
+  BOOST_TEST(list.count(3) == 2u);
+  BOOST_TEST(list.count(4) == 0u);
+  BOOST_TEST(list.index(3) == 1u);
+  BOOST_TEST(list.index(3, 2) == 3u);
+  BOOST_TEST(list.index(3, -3) == 3u);
+  BOOST_CHECK_THROW((void)list.index(3, 4), mp::ValueError);
+  BOOST_CHECK_THROW((void)list.index(42), mp::ValueError);
+  BOOST_TEST((list.slice(1, 4) == std::vector<int>{3, 8, 3}));
+  BOOST_TEST((list.slice(-2, std::nullopt) == std::vector<int>{1, 9}));
+  BOOST_TEST((list.slice(std::nullopt, std::nullopt, -2) == std::vector<int>{9, 3, 3}));
+  BOOST_TEST((list.slice(4, 1, -1) == std::vector<int>{1, 3, 8}));
+  BOOST_TEST((list.slice(-100, 100) == list.snapshot()));
+  BOOST_TEST(list.slice(5, 2).empty());
+  BOOST_CHECK_THROW((void)list.slice(0, 1, 0), mp::ValueError);
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    list.remove(3);                // first 3 only: 5 8 3 1 9
+    if (list.pop(0) != 5) return 1;  // 8 3 1 9
+    if (list.pop(-2) != 1) return 2;  // 8 3 9
+    list.insert(-1, 7);            // 8 3 7 9
+    list.insert(-100, 0);          // 0 8 3 7 9
+    list.set(-1, 10);              // 0 8 3 7 10
+    list.erase(-2);                // 0 8 3 10
+    return 0;
+  }), 0);
+  BOOST_TEST((list.snapshot() == std::vector<int>{0, 8, 3, 10}));
+  BOOST_CHECK_THROW(list.remove(42), mp::ValueError);
+  BOOST_CHECK_THROW((void)list.pop(4), mp::IndexError);
+  BOOST_TEST(list.size() == 4u);  // the refused calls changed nothing
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    list.sort();
+    return 0;
+  }), 0);
+  BOOST_TEST((list.snapshot() == std::vector<int>{0, 3, 8, 10}));
+  list.sort(std::greater<>{});
+  BOOST_TEST((list.snapshot() == std::vector<int>{10, 8, 3, 0}));
+}
+
+// sort() is stable and keeps every value, checked against std::stable_sort on random lists.
+BOOST_AUTO_TEST_CASE(sort_matches_std_stable_sort) {
+  std::mt19937 random(14);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<std::pair<int, int>> values;  // sorted by .first only: ties show stability
+    const int n = static_cast<int>(random() % 40);
+    for (int i = 0; i < n; ++i) values.emplace_back(static_cast<int>(random() % 8), i);
+    mp::SharedList<std::pair<int, int>> list;
+    list.extend(values);
+    auto by_first = [](const auto& a, const auto& b) { return a.first < b.first; };
+    list.sort(by_first);
+    std::stable_sort(values.begin(), values.end(), by_first);
+    BOOST_TEST((list.snapshot() == values));
+  }
+}

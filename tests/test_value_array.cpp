@@ -164,3 +164,51 @@ BOOST_AUTO_TEST_CASE(objects_move_without_losing_their_mapping) {
   }), 0);
   for (int i = 0; i < 8; ++i) BOOST_CHECK_EQUAL(values[i].load(), i * 10);
 }
+
+// CPython _TestValue.test_getobj_getlock (and _TestArray's): a Value or Array built over a lock
+// the user passes in is guarded by that lock; one lock can cover several objects, so a transfer
+// between a Value and an Array element is atomic for every process that takes it.
+BOOST_AUTO_TEST_CASE(test_getobj_getlock) {
+  mp::Lock shared;
+  mp::Value<long> balance{100, shared};
+  mp::Array<long> ledger(4, shared);
+  BOOST_CHECK_EQUAL(&balance.get_lock(), &shared);
+  BOOST_CHECK_EQUAL(&ledger.get_lock(), &shared);
+  mp::Value<long> own{0};
+  BOOST_CHECK(&own.get_lock() != &shared);
+  {
+    std::scoped_lock held(shared);  // load() and store() take the lock that was passed in
+    BOOST_CHECK_EQUAL(test::in_child([&] { return balance.get_lock().try_acquire() ? 1 : 0; }), 0);
+  }
+  constexpr int transfers = 5000;
+  BOOST_REQUIRE_EQUAL(run_all(4, [&](int i) {
+    for (int t = 0; t < transfers; ++t) {
+      std::scoped_lock held(balance.get_lock());
+      balance.value() -= 1;
+      ledger[static_cast<std::size_t>(i)] += 1;
+      if (balance.value() + std::accumulate(ledger.begin(), ledger.end(), 0L) != 100) return 1;
+    }
+    return 0;
+  }), 0);
+  BOOST_CHECK_EQUAL(balance.load(), 100 - 4 * transfers);
+  BOOST_CHECK_EQUAL(ledger.load(3), transfers);
+}
+
+BOOST_AUTO_TEST_CASE(named_value_and_array_over_a_named_lock) {
+  const auto lock_name = test::unique_name("lock"), value_name = test::unique_name("value"),
+             array_name = test::unique_name("array");
+  mp::ScopedUnlink cleanup_lock{lock_name}, cleanup_value{value_name}, cleanup_array{array_name};
+  mp::Lock lock{mp::create, lock_name};
+  mp::Value<int> value{mp::create, value_name, 7, lock};
+  mp::Array<int> array{mp::create, array_name, 3, lock};
+  std::scoped_lock held(lock);
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+    mp::Lock mine{mp::open, lock_name};
+    mp::Value<int> v{mp::open, value_name, mine};
+    mp::Array<int> a{mp::open, array_name, mine};
+    // Held by the parent: both are guarded by it, and a handle opened without it is not.
+    if (v.get_lock().try_acquire() || a.get_lock().try_acquire()) return 1;
+    mp::Value<int> plain{mp::open, value_name};
+    return plain.load() == 7 && a.size() == 3 ? 0 : 2;
+  }), 0);
+}

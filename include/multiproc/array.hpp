@@ -67,6 +67,29 @@ class BasicArray : public detail::Cells<T, Locked> {
   BasicArray(open_or_create_t how, std::string_view name, std::size_t n)
       : Base(Segment(how, name, Base::layout(kind, n), zeros())) {}
 
+  // Guarded by `lock` instead of a lock of its own (Python's `Array(t, n, lock=l)`); see Value.
+  BasicArray(std::size_t n, Lock& lock)
+    requires(Locked)
+      : BasicArray(n) {
+    this->borrowed_ = &lock;
+  }
+  template <detail::range_of<T> R>
+  BasicArray(R&& values, Lock& lock)
+    requires(Locked)
+      : BasicArray(std::forward<R>(values)) {
+    this->borrowed_ = &lock;
+  }
+  BasicArray(create_t how, std::string_view name, std::size_t n, Lock& lock)
+    requires(Locked)
+      : BasicArray(how, name, n) {
+    this->borrowed_ = &lock;
+  }
+  BasicArray(open_t how, std::string_view name, Lock& lock)
+    requires(Locked)
+      : BasicArray(how, name) {
+    this->borrowed_ = &lock;
+  }
+
   [[nodiscard]] std::size_t size() const noexcept { return this->count(); }
   [[nodiscard]] T* data() noexcept { return this->data_; }
   [[nodiscard]] const T* data() const noexcept { return this->data_; }
@@ -86,22 +109,23 @@ class BasicArray : public detail::Cells<T, Locked> {
 
   // One element copied in or out under the array's lock (Array only).
   [[nodiscard]] T load(std::size_t i) const
-    requires Locked
+    requires(Locked)
   {
-    std::scoped_lock guard(this->lock_);
+    std::scoped_lock guard(this->guard());
     return this->data_[checked(i)];
   }
   void store(std::size_t i, const T& value)
-    requires Locked
+    requires(Locked)
   {
-    std::scoped_lock guard(this->lock_);
+    std::scoped_lock guard(this->guard());
     this->data_[checked(i)] = value;
   }
 
+  // The lock guarding this array (Array only): the one passed in, or its own.
   [[nodiscard]] Lock& get_lock() const noexcept
-    requires Locked
+    requires(Locked)
   {
-    return this->lock_;
+    return this->guard();
   }
 
  private:

@@ -10,13 +10,20 @@
 // provided they wait with a timeout. abort() breaks it on purpose; reset() makes it usable again
 // (waiters at that moment get BrokenBarrier). A party that arrived and then died still counts as
 // arrived, as in Python. A waiter sleeps on a futex and uses no CPU.
+//
+// As in Python, a Barrier may be given an `action`, run by the last party to arrive (one call per
+// round, before anyone is released), and a default timeout for wait() without one. Both belong to
+// the handle, not to the shared state: a forked child inherits them, a process that opens a named
+// barrier gives its own. An action that throws breaks the barrier (the others get BrokenBarrier)
+// and its exception reaches the party that ran it; an action that dies breaks it too.
 #include <chrono>
 #include <cstddef>
-#include <cstddef>
 #include <cstdint>
-#include <type_traits>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/detail/os/shared_layout.hpp>
@@ -54,14 +61,27 @@ static_assert(detail::atomic_across_processes<std::uint32_t>);
 
 class MULTIPROC_API Barrier {
  public:
-  explicit Barrier(int parties) : Barrier(Where(), parties) {}
-  Barrier(create_t how, std::string_view name, int parties) : Barrier(Where(how, name), parties) {}
-  Barrier(open_t how, std::string_view name) : Barrier(Where(how, name), 0) {}
-  Barrier(open_or_create_t how, std::string_view name, int parties) : Barrier(Where(how, name), parties) {}
+  // Run by the last party to arrive, before the round's waiters are released.
+  using Action = std::function<void()>;
+  // The timeout of a wait() called without one; nullopt: wait as long as it takes.
+  using Timeout = std::optional<std::chrono::nanoseconds>;
 
-  // Blocks until all parties have arrived; returns this caller's arrival index, 0..parties-1.
-  // Throws BrokenBarrier if the barrier is or becomes broken.
-  std::size_t wait() { return wait_until(detail::Deadline::max()); }
+  explicit Barrier(int parties, Action action = {}, Timeout timeout = std::nullopt)
+      : Barrier(Where(), parties, std::move(action), timeout) {}
+  Barrier(create_t how, std::string_view name, int parties, Action action = {}, Timeout timeout = std::nullopt)
+      : Barrier(Where(how, name), parties, std::move(action), timeout) {}
+  explicit Barrier(open_t how, std::string_view name, Action action = {}, Timeout timeout = std::nullopt)
+      : Barrier(Where(how, name), 0, std::move(action), timeout) {}
+  Barrier(open_or_create_t how, std::string_view name, int parties, Action action = {},
+          Timeout timeout = std::nullopt)
+      : Barrier(Where(how, name), parties, std::move(action), timeout) {}
+
+  // Blocks until all parties have arrived (or the default timeout passes: see below); returns
+  // this caller's arrival index, 0..parties-1. Throws BrokenBarrier if the barrier is or becomes
+  // broken.
+  std::size_t wait() {
+    return wait_until(default_timeout_ ? detail::deadline_after(*default_timeout_) : detail::Deadline::max());
+  }
   // As wait(); if `timeout` passes first, breaks the barrier and throws BrokenBarrier.
   template <class Rep, class Period>
   std::size_t wait(std::chrono::duration<Rep, Period> timeout) {
@@ -79,7 +99,7 @@ class MULTIPROC_API Barrier {
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
 
  private:
-  Barrier(const Where& where, int parties);
+  Barrier(const Where& where, int parties, Action action, Timeout timeout);
   std::size_t wait_until(detail::Deadline deadline);
   [[nodiscard]] std::unique_lock<Lock> hold() const;
   void end_generation(bool broken) const;
@@ -87,6 +107,8 @@ class MULTIPROC_API Barrier {
   Segment segment_;
   BarrierState* state_;
   mutable Lock guard_;  // a view of state_->guard
+  Action action_;
+  Timeout default_timeout_;
 };
 
 }  // namespace multiproc

@@ -10,7 +10,9 @@
 // Waiters sleep on a futex word that every notify bumps, so they use no CPU, and a waiter that dies
 // simply leaves the kernel's queue: later notifications still reach the others. As in Python,
 // notify while holding the lock; a notify without it may be missed by a waiter that is just about
-// to wait. Wake-ups may be spurious: wait in a loop on a predicate, or use wait_for.
+// to wait. notify(n) wakes at most n waiters, as Python promises. A wake-up is spurious only after
+// a waiter was killed inside wait() (see ConditionState): wait in a loop on a predicate, or use
+// wait_for.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -27,15 +29,30 @@
 namespace multiproc {
 
 // Shared state (an owned Lock's LockState precedes it in the segment). Fixed layout.
+//
+// How notify(n) wakes at most n: a waiter counts itself in `tickets` (waiting) while it still
+// holds the lock; notify moves up to n of the waiting into granted; a waiter returns notified only
+// by taking a grant. So the number of waits that return true never exceeds the grants, however a
+// waiter's spin or sleep lines up with the notify. A waiter takes only a grant made after it was
+// counted (its `sequence` has moved since), so a notifier that waits again right away cannot take
+// the grant it made for another. `sequence` also says "look again".
 struct ConditionState {
-  // Bumped by every notify (fetch_add, seq_cst: ordered before the read of `sleepers`). A waiter
-  // reads it while holding the lock, releases the lock, and sleeps while it is unchanged.
+  // The futex word: bumped by every notify that granted something (fetch_add, seq_cst: after the
+  // grant, and ordered before the read of `sleepers`). A waiter reads it (acquire) before it looks
+  // for a grant, and sleeps while it is unchanged.
   std::uint32_t sequence;
   // Waiters asleep on `sequence`.
   std::uint32_t sleepers;
+  // Low 32 bits: waiters counted and not yet granted; high 32 bits: grants not yet taken. One
+  // word, so that every change is one compare-exchange (seq_cst) by a waiter (count itself, take a
+  // grant, or leave on timeout) or a notifier (move waiting to granted). A waiter killed inside
+  // wait() stays counted: a later notify may grant it, and the grant goes to the next waiter,
+  // which then returns at once (a spurious wake-up: wait on a predicate).
+  std::uint64_t tickets;
 };
-static_assert(std::is_trivially_copyable_v<ConditionState> && sizeof(ConditionState) == 8 &&
-              alignof(ConditionState) == 4);
+static_assert(std::is_trivially_copyable_v<ConditionState> && sizeof(ConditionState) == 16 &&
+              alignof(ConditionState) == 8 && offsetof(ConditionState, tickets) == 8);
+static_assert(detail::atomic_across_processes<std::uint64_t>);
 static_assert(detail::atomic_across_processes<std::uint32_t>);
 
 class MULTIPROC_API Condition {
@@ -89,8 +106,8 @@ class MULTIPROC_API Condition {
     return true;
   }
 
-  // Wakes up to `n` waiters (at least min(n, sleeping waiters); one that is just starting to wait
-  // may wake as well).
+  // Wakes min(n, waiting) waiters, never more, whatever the timing (a waiter counts as waiting
+  // from the moment it calls wait() with the lock held). n < 1 is a ValueError.
   void notify(int n = 1);
   void notify_all();
 

@@ -34,8 +34,8 @@ struct LockState {
   // The kernel thread id of the holder, 0 while free. Written (relaxed atomic) by the thread that
   // has just taken `mutex` at depth 1, and cleared by it before its last unlock; read by release()
   // to tell the holder from other threads (only the holder can read its own id there), and by
-  // `multiproc inspect` (a snapshot: a holder killed between taking `mutex` and writing this field
-  // shows as free until the next taker recovers the lock).
+  // locked() and `multiproc inspect` (snapshots: a holder killed between taking `mutex` and
+  // writing this field shows as free until the next taker recovers the lock).
   std::uint32_t holder_tid;
   // How many times the holder has acquired it without releasing (1 for a Lock). Under `mutex`;
   // read without it by `multiproc inspect` only.
@@ -68,6 +68,9 @@ class MULTIPROC_API RobustMutex {
   void release();
   // True when the current acquisition took the lock over from a holder that died with it.
   [[nodiscard]] bool recovered() const noexcept;
+  // Whether any thread of any process holds the lock now (a snapshot, as Python's locked()). A
+  // holder that died with it counts as holding it until the next acquirer takes it over.
+  [[nodiscard]] bool locked() const noexcept;
 
   // The standard names, so that std::scoped_lock and std::unique_lock work.
   void lock() { acquire(); }

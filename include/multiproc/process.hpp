@@ -16,6 +16,14 @@
 // A Process object is used from one thread at a time. Destroying a started, unjoined Process does
 // not kill the child; the child is reaped by a later start() once it has finished, or by the system
 // when this process exits.
+//
+// Daemons (set_daemon(true) before start(), as Python's `daemon = True`): when this process exits
+// normally (returns from main or calls exit), each daemon child still running gets SIGTERM and is
+// joined (SIGKILL after 1 s, so exit never hangs), as Python does. When this process dies any other
+// way (killed -9, _exit, a crash), the kernel kills the daemon (SIGKILL through PR_SET_PDEATHSIG).
+// The kernel's signal follows the thread that called start(): start daemons from a thread that
+// lives as long as the process (the main thread, say), or they die with that thread. As in Python,
+// a daemon may not start children of its own.
 #include <sys/types.h>
 
 #include <chrono>
@@ -25,6 +33,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <multiproc/export.hpp>
 
@@ -34,6 +43,16 @@ class Process;
 // The Process object of the calling process: "MainProcess" in the program's first process, the
 // started Process object inside a child.
 MULTIPROC_API Process& current_process();
+// The children this process started whose Process objects still exist and that have not ended
+// (ended ones are reaped on the way), as Python's active_children(). Call it from the thread that
+// uses those objects.
+MULTIPROC_API std::vector<Process*> active_children();
+// Inside a child: the parent's Process object as it was at fork (its name() and pid(); is_alive()
+// says whether the parent still runs). nullptr in the main process, as Python's None.
+MULTIPROC_API Process* parent_process();
+// The number of CPUs online, as Python's cpu_count() (not the ones this process may run on: see
+// sched_getaffinity). Throws std::system_error if the system cannot tell.
+MULTIPROC_API int cpu_count();
 
 class MULTIPROC_API Process {
  public:
@@ -63,6 +82,7 @@ class MULTIPROC_API Process {
   bool join(std::chrono::duration<Rep, Period> timeout) {
     return join_until(Clock::now() + std::chrono::ceil<Clock::duration>(timeout));
   }
+  // In a child, for parent_process(): whether the parent still runs.
   [[nodiscard]] bool is_alive();
   // 0 before start().
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
@@ -71,11 +91,18 @@ class MULTIPROC_API Process {
   // Empty until the child has ended; then 0, its exit code, or -N if signal N killed it.
   [[nodiscard]] std::optional<int> exitcode();
   // A pidfd that polls readable once the child has ended, for poll/epoll, like Python's
-  // Process.sentinel. -1 before start, after join, and where the kernel has no pidfds (then
-  // join(timeout) polls the child's state every few milliseconds instead of sleeping on it).
-  [[nodiscard]] int sentinel() const noexcept { return pidfd_; }
+  // Process.sentinel. It stays open (and keeps polling readable) after join, until close() or
+  // destruction. -1 before start and where the kernel has no pidfds (then join(timeout) polls the
+  // child's state every few milliseconds instead of sleeping on it).
+  [[nodiscard]] int sentinel() const;
   void terminate();  // SIGTERM
   void kill();       // SIGKILL
+  // Python's daemon flag; set it before start() (ValueError after). See the top of this header.
+  void set_daemon(bool daemon);
+  [[nodiscard]] bool daemon() const noexcept { return daemon_; }
+  // Releases the sentinel, as Python's close(). ValueError while the child still runs. Afterwards
+  // start, join, is_alive, exitcode, sentinel, terminate and kill throw ValueError.
+  void close();
 
  protected:
   // What the child runs. The default calls the target given to the constructor.
@@ -103,6 +130,9 @@ class MULTIPROC_API Process {
   bool try_reap();
   void record(int wait_status);
   void require_started(const char* operation) const;
+  void require_open(const char* operation) const;
+  void forget() noexcept;
+  void take_place_of(Process& other) noexcept;
   void send(int signal);
   void abandon() noexcept;
   void close_pidfd() noexcept;
@@ -115,6 +145,8 @@ class MULTIPROC_API Process {
   int pidfd_ = -1;
   int child_exit_code_ = 0;  // set in the child by run() from the target's result
   std::optional<int> exitcode_;
+  bool daemon_ = false;
+  bool closed_ = false;
 };
 
 }  // namespace multiproc

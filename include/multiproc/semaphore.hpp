@@ -29,8 +29,9 @@ struct SemaphoreState {
   std::uint32_t value;
   // Acquirers asleep on `value`; release() makes the wake system call only when it is non-zero.
   std::uint32_t sleepers;
-  // BoundedSemaphore: the start value, above which release() refuses to go. 0 for Semaphore.
-  // Written once by the creator before publication, read-only afterwards.
+  // BoundedSemaphore: the start value, above which release() refuses to go (0 is a bound too).
+  // 0 and unused for a Semaphore, whose limit is INT_MAX. Written once by the creator before
+  // publication, read-only afterwards.
   std::uint32_t bound;
 };
 static_assert(std::is_trivially_copyable_v<SemaphoreState> && sizeof(SemaphoreState) == 12 &&
@@ -75,6 +76,7 @@ class MULTIPROC_API Semaphore {
 
   Segment segment_;
   SemaphoreState* state_;
+  bool bounded_;  // a BoundedSemaphore (the segment's kind says so; opening checks it)
 };
 
 // A Semaphore that may not be released above its start value.

@@ -7,6 +7,7 @@
 //   results.set("worker-1", 42);                       // from any process
 //   results.update("hits", [](long n) { return n + 1; }, 0L);   // atomic read-modify-write
 //   std::map<std::string, long> all = results.snapshot();   // a consistent snapshot
+//   for (auto& [worker, n] : results) { ... }          // iterates over one, too
 //
 // Every call is atomic (it holds the lock). A process killed in the middle of a call leaves the
 // dict consistent: the next caller rebuilds it from the entries that were complete (see
@@ -14,6 +15,10 @@
 // always has room. A call that does not fit throws Full and changes nothing.
 #include <cstddef>
 #include <functional>
+#include <iterator>
+#include <memory>
+#include <ranges>
+#include <tuple>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -85,9 +90,96 @@ class SharedDict {
     return result;
   }
 
+  // Python's d.setdefault(key, default): the value of `key`, after storing `otherwise` under it if
+  // it was absent. Atomic.
+  V setdefault(const K& key, const V& otherwise = V{}) {
+    std::optional<V> found;
+    store_.with_lock([&](detail::SharedStore::Locked& locked) {
+      std::vector<std::byte> bytes;
+      if (locked.get(encode(key), bytes)) {
+        found = decode<V>(bytes);
+      } else {
+        locked.set(encode(key), encode(otherwise));
+      }
+    });
+    return found ? std::move(*found) : otherwise;
+  }
+  // Python's d.popitem(): removes one entry and returns it; KeyError if the dict is empty. Which
+  // entry is unspecified (the store keeps no order; Python's takes the last inserted).
+  std::pair<K, V> popitem() {
+    std::optional<std::pair<std::vector<std::byte>, std::vector<std::byte>>> taken;
+    store_.with_lock([&](detail::SharedStore::Locked& locked) {
+      locked.for_each([&](auto key, auto value) {
+        if (!taken) taken.emplace(std::vector(key.begin(), key.end()), std::vector(value.begin(), value.end()));
+      });
+      if (taken) locked.erase(taken->first);
+    });
+    if (!taken) {
+      throw KeyError("multiproc::SharedDict::popitem: the dict is empty");
+    }
+    return {decode<K>(taken->first), decode<V>(taken->second)};
+  }
+  // Python's d.update(other): sets every (key, value) of `pairs` (a std::map, a vector of pairs...),
+  // atomically and all or nothing: if the store fills up part-way, what was set is taken back.
+  template <class Pairs>
+    requires requires(const Pairs& pairs) {
+      { std::get<0>(*std::ranges::begin(pairs)) } -> std::convertible_to<const K&>;
+      { std::get<1>(*std::ranges::begin(pairs)) } -> std::convertible_to<const V&>;
+    }
+  void update(const Pairs& pairs) {
+    store_.with_lock([&](detail::SharedStore::Locked& locked) {
+      std::vector<std::pair<std::vector<std::byte>, std::optional<std::vector<std::byte>>>> undo;
+      try {
+        for (const auto& [key, value] : pairs) {
+          auto encoded_key = encode(static_cast<const K&>(key));
+          std::vector<std::byte> before;
+          const bool had = locked.get(encoded_key, before);
+          locked.set(encoded_key, encode(static_cast<const V&>(value)));
+          undo.emplace_back(std::move(encoded_key), had ? std::optional(std::move(before)) : std::nullopt);
+        }
+      } catch (...) {
+        for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
+          it->second ? locked.set(it->first, *it->second) : (void)locked.erase(it->first);
+        }
+        throw;
+      }
+    });
+  }
+
   [[nodiscard]] std::size_t size() { return store_.size(); }
   [[nodiscard]] bool empty() { return size() == 0; }
   void clear() { store_.clear(); }
+
+  // `for (auto& [key, value] : dict)`: iterates over a consistent snapshot taken by begin(), as
+  // items() (changing the pairs changes the copy, not the dict; other processes' later changes
+  // are not seen).
+  class iterator {
+   public:
+    using value_type = std::pair<K, V>;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(std::vector<std::pair<K, V>> items)
+        : items_(std::make_shared<std::vector<std::pair<K, V>>>(std::move(items))) {}
+    value_type& operator*() const { return (*items_)[at_]; }
+    value_type* operator->() const { return &(*items_)[at_]; }
+    iterator& operator++() {
+      ++at_;
+      return *this;
+    }
+    iterator operator++(int) {
+      iterator before = *this;
+      ++at_;
+      return before;
+    }
+    bool operator==(std::default_sentinel_t) const noexcept { return items_ == nullptr || at_ == items_->size(); }
+    bool operator==(const iterator& other) const noexcept { return items_ == other.items_ && at_ == other.at_; }
+
+   private:
+    std::shared_ptr<std::vector<std::pair<K, V>>> items_;
+    std::size_t at_ = 0;
+  };
+  [[nodiscard]] iterator begin() { return iterator(items()); }
+  [[nodiscard]] std::default_sentinel_t end() const noexcept { return std::default_sentinel; }
 
   // Snapshots, each taken under the lock: consistent, in no particular order (snapshot() is sorted).
   [[nodiscard]] std::vector<std::pair<K, V>> items() {

@@ -34,10 +34,29 @@ class BasicValue : public detail::Cells<T, Locked> {
   BasicValue(open_or_create_t how, std::string_view name, const T& initial = T{})
       : Base(Segment(how, name, Base::layout(kind, 1), holding(initial))) {}
 
+  // Guarded by `lock` instead of a lock of its own (Python's `Value(t, v, lock=l)`), so that one
+  // lock can cover several objects. The caller keeps `lock` alive and, for a named value, every
+  // process that opens it passes the same lock (a handle opened without one uses the value's own).
+  BasicValue(const T& initial, Lock& lock)
+    requires(Locked)
+      : BasicValue(initial) {
+    this->borrowed_ = &lock;
+  }
+  BasicValue(create_t how, std::string_view name, const T& initial, Lock& lock)
+    requires(Locked)
+      : BasicValue(how, name, initial) {
+    this->borrowed_ = &lock;
+  }
+  BasicValue(open_t how, std::string_view name, Lock& lock)
+    requires(Locked)
+      : BasicValue(how, name) {
+    this->borrowed_ = &lock;
+  }
+
   // A copy of the value; Value takes its lock for the copy, RawValue does not.
   [[nodiscard]] T load() const {
     if constexpr (Locked) {
-      std::scoped_lock guard(this->lock_);
+      std::scoped_lock guard(this->guard());
       return *this->data_;
     } else {
       return *this->data_;
@@ -45,7 +64,7 @@ class BasicValue : public detail::Cells<T, Locked> {
   }
   void store(const T& value) {
     if constexpr (Locked) {
-      std::scoped_lock guard(this->lock_);
+      std::scoped_lock guard(this->guard());
       *this->data_ = value;
     } else {
       *this->data_ = value;
@@ -56,11 +75,11 @@ class BasicValue : public detail::Cells<T, Locked> {
   [[nodiscard]] T& value() noexcept { return *this->data_; }
   [[nodiscard]] const T& value() const noexcept { return *this->data_; }
 
-  // The lock guarding this value (Value only).
+  // The lock guarding this value (Value only): the one passed in, or its own.
   [[nodiscard]] Lock& get_lock() const noexcept
-    requires Locked
+    requires(Locked)
   {
-    return this->lock_;
+    return this->guard();
   }
 
   // Lock-free atomic access, e.g. `hits.atomic().fetch_add(1)`. Do not mix with load()/store(),

@@ -2,8 +2,10 @@
 
 #include <multiproc/error.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -15,6 +17,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 extern "C" {  // glibc 2.36's <sys/pidfd.h> forgets its own extern "C"
 #include <sys/pidfd.h>
 }
@@ -33,8 +36,12 @@ struct Family {
   std::string identity;                // "" in the main process, "1" in Process-1, "1:2" below it
   std::atomic<int> children_named{0};  // for the default names of this process's children
   Process* current = nullptr;          // the running Process object inside a child
-  std::mutex abandoned_mutex;          // guards `abandoned`; held across fork so a child gets it free
+  Process* parent = nullptr;           // inside a child: fork's copy of the parent's own object
+  bool is_daemon = false;              // this process is a daemon child: it may not start others
+  std::mutex children_mutex;           // guards the lists below; held across fork so a child gets it free
   std::vector<pid_t> abandoned;        // started children whose Process object was destroyed unjoined
+  std::vector<Process*> running;       // Process objects of started, not yet reaped children
+  std::vector<pid_t> daemons;          // daemon children not yet reaped, with or without an object
 };
 
 // Made when the library is loaded, before any thread exists (a lazily initialised static could be
@@ -59,9 +66,42 @@ std::system_error system_error(const std::string& what) {
 // Reaps abandoned children that have ended, so fire-and-forget children do not pile up as zombies.
 void reap_abandoned() {
   Family& f = family();
-  std::scoped_lock guard(f.abandoned_mutex);
-  std::erase_if(f.abandoned, [](pid_t pid) { return ::waitpid(pid, nullptr, WNOHANG) != 0; });
+  std::scoped_lock guard(f.children_mutex);
+  std::erase_if(f.abandoned, [&f](pid_t pid) {
+    if (::waitpid(pid, nullptr, WNOHANG) == 0) {
+      return false;
+    }
+    std::erase(f.daemons, pid);
+    return true;
+  });
 }
+
+// At normal exit, as Python's _exit_function: SIGTERM to every daemon child still running, then
+// join them; one that is still there after a second is killed, so that exit never hangs.
+void end_daemons() noexcept {
+  Family& f = family();
+  std::vector<pid_t> daemons;
+  {
+    std::scoped_lock guard(f.children_mutex);
+    daemons.swap(f.daemons);
+  }
+  for (const pid_t pid : daemons) {
+    ::kill(pid, SIGTERM);  // unreaped children of ours: their pids cannot have been reused
+  }
+  const auto patience = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (const pid_t pid : daemons) {
+    while (::waitpid(pid, nullptr, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= patience) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+}
+
+[[maybe_unused]] const bool daemons_ended_at_exit = std::atexit(end_daemons) == 0;
 
 void flush_stdio() {
   std::cout.flush();
@@ -95,7 +135,11 @@ Process::Process(Process&& other) noexcept
       parent_pid_(std::exchange(other.parent_pid_, 0)),
       pidfd_(std::exchange(other.pidfd_, -1)),
       child_exit_code_(other.child_exit_code_),
-      exitcode_(std::exchange(other.exitcode_, std::nullopt)) {}
+      exitcode_(std::exchange(other.exitcode_, std::nullopt)),
+      daemon_(other.daemon_),
+      closed_(other.closed_) {
+  take_place_of(other);
+}
 
 Process& Process::operator=(Process&& other) noexcept {
   if (this != &other) {
@@ -108,26 +152,44 @@ Process& Process::operator=(Process&& other) noexcept {
     pidfd_ = std::exchange(other.pidfd_, -1);
     child_exit_code_ = other.child_exit_code_;
     exitcode_ = std::exchange(other.exitcode_, std::nullopt);
+    daemon_ = other.daemon_;
+    closed_ = other.closed_;
+    take_place_of(other);
   }
   return *this;
 }
 
 Process::~Process() { abandon(); }
 
-void Process::abandon() noexcept {
-  if (pid_ == 0 || exitcode_ || parent_pid_ != ::getpid()) {
-    return;  // not started, already reaped, or a copy inherited by a child
-  }
-  try {
-    if (try_reap()) {
-      return;
-    }
-  } catch (...) {  // reaped elsewhere: nothing left to do
-    return;
-  }
+void Process::take_place_of(Process& other) noexcept {
   Family& f = family();
-  std::scoped_lock guard(f.abandoned_mutex);
-  f.abandoned.push_back(pid_);
+  std::scoped_lock guard(f.children_mutex);
+  std::replace(f.running.begin(), f.running.end(), &other, this);
+}
+
+void Process::forget() noexcept {
+  Family& f = family();
+  std::scoped_lock guard(f.children_mutex);
+  std::erase(f.running, this);
+  std::erase(f.daemons, pid_);
+}
+
+// Also closes the sentinel: the object is going away.
+void Process::abandon() noexcept {
+  if (pid_ != 0 && !exitcode_ && parent_pid_ == ::getpid()) {  // started here, not yet reaped
+    bool reaped = true;  // or reaped elsewhere: nothing left to do
+    try {
+      reaped = try_reap();
+    } catch (...) {
+      forget();
+    }
+    if (!reaped) {
+      Family& f = family();
+      std::scoped_lock guard(f.children_mutex);
+      std::erase(f.running, this);
+      f.abandoned.push_back(pid_);  // a daemon stays in f.daemons
+    }
+  }
   close_pidfd();
 }
 
@@ -138,8 +200,13 @@ void Process::close_pidfd() noexcept {
 }
 
 void Process::start() {
+  require_open("start");
   if (pid_ != 0) {
     throw ValueError("multiproc::Process::start: " + name_ + " was already started");
+  }
+  if (family().is_daemon) {
+    throw ValueError("multiproc::Process::start: " + current_process().name() +
+                     " is a daemon, and daemons may not have children (as in Python)");
   }
   reap_abandoned();
   flush_stdio();
@@ -151,10 +218,17 @@ void Process::start() {
   {
     // Holding the mutex across fork() means no other thread holds it at that instant, so the
     // child's copy is unlocked once this scope ends in both processes.
-    std::scoped_lock guard(f.abandoned_mutex);
+    std::scoped_lock guard(f.children_mutex);
     pid = ::fork();
     if (pid == 0) {
       f.abandoned.clear();  // the parent's children are not the child's to reap
+      f.running.clear();
+      f.daemons.clear();
+    } else if (pid > 0) {
+      f.running.push_back(this);
+      if (daemon_) {
+        f.daemons.push_back(pid);
+      }
     }
   }
   if (pid == 0) {
@@ -172,10 +246,15 @@ void Process::start() {
 }
 
 void Process::run_in_child(pid_t parent) {
+  if (daemon_ && (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent)) {
+    ::raise(SIGKILL);  // the parent is already gone (or the kernel cannot tie us to it)
+  }
   Family& f = family();
   f.identity = identity_;
   f.children_named.store(0, std::memory_order_relaxed);
+  f.parent = f.current != nullptr ? f.current : main_process_;
   f.current = this;
+  f.is_daemon = daemon_;
   pid_ = ::getpid();
   parent_pid_ = parent;
   pidfd_ = -1;
@@ -189,6 +268,7 @@ void Process::run_in_child(pid_t parent) {
     report_uncaught(name_, "(not derived from std::exception)");
   }
   flush_stdio();
+  end_daemons();  // _exit runs no atexit handlers
   ::_exit(code);
 }
 
@@ -208,9 +288,16 @@ void Process::require_started(const char* operation) const {
   }
 }
 
+void Process::require_open(const char* operation) const {
+  if (closed_) {
+    throw ValueError(std::string("multiproc::Process::") + operation + ": " + name_ + " is closed");
+  }
+}
+
+// The sentinel stays open: a caller may still hold it (Python keeps it until close()).
 void Process::record(int wait_status) {
   exitcode_ = WIFSIGNALED(wait_status) ? -WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
-  close_pidfd();
+  forget();
 }
 
 bool Process::try_reap() {
@@ -230,6 +317,7 @@ bool Process::try_reap() {
 }
 
 void Process::join() {
+  require_open("join");
   require_started("join");
   while (!exitcode_) {
     int status = 0;
@@ -242,6 +330,7 @@ void Process::join() {
 }
 
 bool Process::join_until(Clock::time_point deadline) {
+  require_open("join");
   require_started("join");
   for (auto pause = std::chrono::microseconds(100); pidfd_ < 0 && !try_reap(); pause = std::min<std::chrono::microseconds>(pause * 2, pause_cap)) {
     if (Clock::now() >= deadline) {
@@ -267,13 +356,43 @@ bool Process::join_until(Clock::time_point deadline) {
 }
 
 bool Process::is_alive() {
-  if (pid_ == 0 || parent_pid_ != ::getpid()) {
-    return pid_ != 0 && pid_ == ::getpid();  // a child is alive to itself
+  require_open("is_alive");
+  if (pid_ == 0) {
+    return false;
+  }
+  if (parent_pid_ != ::getpid()) {
+    // A child is alive to itself, and sees its parent alive while it is still the parent's child
+    // (a child whose parent dies is handed to another process).
+    return pid_ == ::getpid() || pid_ == ::getppid();
   }
   return !try_reap();
 }
 
+int Process::sentinel() const {
+  require_open("sentinel");
+  return pidfd_;
+}
+
+void Process::set_daemon(bool daemon) {
+  if (pid_ != 0) {
+    throw ValueError("multiproc::Process::set_daemon: " + name_ + " was already started");
+  }
+  daemon_ = daemon;
+}
+
+void Process::close() {
+  if (closed_) {
+    return;
+  }
+  if (pid_ != 0 && parent_pid_ == ::getpid() && !try_reap()) {
+    throw ValueError("multiproc::Process::close: " + name_ + " is still running; join or kill it first");
+  }
+  close_pidfd();
+  closed_ = true;
+}
+
 std::optional<int> Process::exitcode() {
+  require_open("exitcode");
   if (pid_ != 0 && parent_pid_ == ::getpid()) {
     try_reap();
   }
@@ -281,6 +400,7 @@ std::optional<int> Process::exitcode() {
 }
 
 void Process::send(int signal) {
+  require_open(signal == SIGKILL ? "kill" : "terminate");
   require_started(signal == SIGKILL ? "kill" : "terminate");
   if (exitcode_) {
     return;  // already ended and reaped: nothing to signal, as in Python
@@ -301,6 +421,28 @@ Process& current_process() {
     return *f.current;
   }
   return *Process::main_process_;
+}
+
+std::vector<Process*> active_children() {
+  reap_abandoned();
+  std::vector<Process*> started;
+  {
+    Family& f = family();
+    std::scoped_lock guard(f.children_mutex);
+    started = f.running;
+  }
+  std::erase_if(started, [](Process* p) { return !p->is_alive(); });  // reaps, so unlocked here
+  return started;
+}
+
+Process* parent_process() { return family().parent; }
+
+int cpu_count() {
+  const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  if (online < 1) {
+    throw std::system_error(errno, std::generic_category(), "multiproc::cpu_count: sysconf(_SC_NPROCESSORS_ONLN) failed");
+  }
+  return static_cast<int>(online);
 }
 
 // At load time, like the family; never destroyed.

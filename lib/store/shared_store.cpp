@@ -389,14 +389,7 @@ void SharedStore::clear() {
   impl_->locked([&] { impl_->rebuild(false); });
 }
 void SharedStore::for_each(const std::function<void(Bytes, Bytes)>& visit) {
-  impl_->locked([&] {
-    for (const std::uint64_t cell : impl_->live_cells()) {
-      if (cell == empty_cell || cell == tombstone) continue;
-      const NodeHeader* n = impl_->node(impl_->live(), cell);
-      if (n == nullptr) impl_->corrupt("a table cell points outside the store");
-      visit(Impl::key_of(n), Impl::value_of(n));
-    }
-  });
+  with_lock([&](Locked& locked) { locked.for_each(visit); });
 }
 void SharedStore::with_lock(const std::function<void(Locked&)>& body) {
   impl_->locked([&] {
@@ -410,5 +403,13 @@ void SharedStore::Locked::set(Bytes key, Bytes value) { impl_.set(key, value); }
 bool SharedStore::Locked::get(Bytes key, std::vector<std::byte>& value) { return impl_.get(key, &value); }
 bool SharedStore::Locked::erase(Bytes key) { return impl_.erase(key); }
 std::size_t SharedStore::Locked::size() const { return static_cast<std::size_t>(impl_.header(impl_.live()).count); }
+void SharedStore::Locked::for_each(const std::function<void(Bytes, Bytes)>& visit) {
+  for (const std::uint64_t cell : impl_.live_cells()) {
+    if (cell == empty_cell || cell == tombstone) continue;
+    const NodeHeader* n = impl_.node(impl_.live(), cell);
+    if (n == nullptr) impl_.corrupt("a table cell points outside the store");
+    visit(Impl::key_of(n), Impl::value_of(n));
+  }
+}
 
 }  // namespace multiproc::detail

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/error.hpp>
@@ -22,7 +23,7 @@ BarrierState& state_of(Segment& segment) { return *static_cast<BarrierState*>(se
 
 }  // namespace
 
-Barrier::Barrier(const Where& where, int parties)
+Barrier::Barrier(const Where& where, int parties, Action action, Timeout timeout)
     : segment_(where, {ObjectKind::barrier, fingerprint_of<BarrierState>()},
                [parties](Segment& s) {
                  if (parties < 1) {
@@ -34,7 +35,9 @@ Barrier::Barrier(const Where& where, int parties)
                  state.parties = static_cast<std::uint32_t>(parties);
                }),
       state_(&state_of(segment_)),
-      guard_(Lock::borrow_t{}, state_->guard) {}
+      guard_(Lock::borrow_t{}, state_->guard),
+      action_(std::move(action)),
+      default_timeout_(timeout) {}
 
 // Takes the guard; if its last holder died inside, the fields may be half-updated: break.
 std::unique_lock<Lock> Barrier::hold() const {
@@ -64,6 +67,15 @@ std::size_t Barrier::wait_until(detail::Deadline deadline) {
   const std::uint32_t generation = state_->generation;
   const std::uint32_t index = state_->arrived++;
   if (state_->arrived >= state_->parties) {
+    if (action_) {
+      try {
+        action_();  // under the guard, as Python: nobody is released before it ends
+      } catch (...) {
+        state_->broken = 1;
+        end_generation(true);
+        throw;
+      }
+    }
     end_generation(false);
     return index;
   }

@@ -140,6 +140,10 @@ void RobustMutex::release() {
 
 bool RobustMutex::recovered() const noexcept { return state_->recovered != 0; }
 
+// relaxed: a snapshot; the id is written right after the mutex is taken and cleared right before
+// it is released, so a caller ordered after an acquire() (or a release()) by other means sees it.
+bool RobustMutex::locked() const noexcept { return shared_atomic(state_->holder_tid).load(std::memory_order_relaxed) != 0; }
+
 void describe_lock(const LockState& lock, bool recursive, FieldList& out, std::string_view prefix) {
   const std::string p(prefix);
   const std::uint32_t holder = lock.holder_tid;

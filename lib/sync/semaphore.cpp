@@ -15,18 +15,27 @@
 
 namespace multiproc {
 
+namespace {
+
+// Checked before anything is created or opened, so a bad start value never leaves a name behind.
+std::uint32_t start_value(int value) {
+  if (value < 0) {
+    throw ValueError("multiproc::Semaphore: the start value must be >= 0, not " + std::to_string(value));
+  }
+  return static_cast<std::uint32_t>(value);
+}
+
+}  // namespace
+
 Semaphore::Semaphore(const Where& where, ObjectKind kind, int value)
     : segment_(where, {kind, fingerprint_of<SemaphoreState>()},
-               [&](Segment& s) {
-                 if (value < 0) {
-                   throw ValueError("multiproc::Semaphore: the start value must be >= 0, not " +
-                                               std::to_string(value));
-                 }
+               [start = start_value(value), kind](Segment& s) {
                  auto& state = *static_cast<SemaphoreState*>(s.elements());
-                 state.value = static_cast<std::uint32_t>(value);
-                 state.bound = kind == ObjectKind::bounded_semaphore ? static_cast<std::uint32_t>(value) : 0;
+                 state.value = start;
+                 state.bound = kind == ObjectKind::bounded_semaphore ? start : 0;
                }),
-      state_(static_cast<SemaphoreState*>(segment_.elements())) {}
+      state_(static_cast<SemaphoreState*>(segment_.elements())),
+      bounded_(kind == ObjectKind::bounded_semaphore) {}
 
 void Semaphore::acquire() { (void)acquire_until(detail::Deadline::max()); }
 
@@ -56,11 +65,11 @@ void Semaphore::release(int n) {
     throw ValueError("multiproc::Semaphore::release: n must be >= 1, not " + std::to_string(n));
   }
   auto value = detail::shared_atomic(state_->value);
-  const std::uint32_t limit = state_->bound != 0 ? state_->bound : static_cast<std::uint32_t>(INT_MAX);
+  const std::uint32_t limit = bounded_ ? state_->bound : static_cast<std::uint32_t>(INT_MAX);
   std::uint32_t seen = value.load(std::memory_order_relaxed);
   do {
     if (seen > limit || static_cast<std::uint32_t>(n) > limit - seen) {
-      if (state_->bound != 0) {
+      if (bounded_) {
         throw TooManyReleases("multiproc::BoundedSemaphore: released more times than acquired (bound " +
                               std::to_string(state_->bound) + ")");
       }
@@ -85,7 +94,7 @@ bool inspect_semaphore(const detail::SegmentSnapshot& snapshot, detail::FieldLis
   }
   out.add("value", state->value);
   out.add("sleepers", state->sleepers);
-  if (state->bound != 0) {
+  if (snapshot.header().kind == static_cast<std::uint32_t>(ObjectKind::bounded_semaphore)) {
     out.add("bound", state->bound);
   }
   return true;

@@ -108,6 +108,8 @@ class MULTIPROC_API SharedStore::Locked {
   bool get(Bytes key, std::vector<std::byte>& value);
   bool erase(Bytes key);
   [[nodiscard]] std::size_t size() const;
+  // Calls `visit` for every entry; it must not change the store (collect, then change).
+  void for_each(const std::function<void(Bytes key, Bytes value)>& visit);
 
  private:
   friend class SharedStore;

@@ -1,6 +1,8 @@
 #pragma once
 // Internal: the storage shared by Value, RawValue, Array and RawArray: one segment whose prefix
-// holds a LockState (for the locked forms) and whose elements are `count` objects of T.
+// holds a LockState (for the locked forms) and whose elements are `count` objects of T. A locked
+// form may be guarded by a Lock the user passes in instead (Python's `lock=`); its own LockState
+// then stays in the segment unused, so both kinds of handle open the same segment.
 #include <cstddef>
 #include <string>
 #include <type_traits>
@@ -49,10 +51,19 @@ class Cells {
 
   [[nodiscard]] std::size_t count() const noexcept { return segment_.count(); }
 
+  // The lock that guards the elements: the user's, if given, else the segment's own.
+  [[nodiscard]] Lock& guard() const noexcept
+    requires Locked
+  {
+    return borrowed_ != nullptr ? *borrowed_ : lock_;
+  }
+
   Segment segment_;
   T* data_;
   // A view of the LockState in the prefix. mutable: const readers such as load() take it too.
   [[no_unique_address]] mutable std::conditional_t<Locked, Lock, NoLock> lock_;
+  // The user's lock (kept alive by the user), or nullptr.
+  Lock* borrowed_ = nullptr;
 
  private:
   static auto make_lock(Segment& segment) {
