@@ -33,10 +33,10 @@ std::exception_ptr failure_of(const TaskOutcome& outcome) {
   return nullptr;
 }
 
-void report_callback_failure(const void* who) noexcept {
+void report_callback_failure(const void* who, const std::exception_ptr& failure) noexcept {
   try {
     try {
-      throw;
+      std::rethrow_exception(failure);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "multiproc: a callback of the pool result at %p raised %s: %s\n", who,
                    current_exception_type().c_str(), e.what());

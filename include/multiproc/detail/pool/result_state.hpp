@@ -18,10 +18,10 @@ namespace multiproc::detail {
 template <class R>
 using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
-// Reports on stderr the exception being handled, which a user's callback raised: "<who>: a
-// callback raised <type>: <message>". A callback's failure is nobody's result, so it is told, not
+// Reports on stderr `failure`, which a user's callback raised: "... the pool result at <who>
+// raised <type>: <message>". A callback's failure is nobody's result, so it is told, not
 // thrown (Python logs "exception calling callback for <Future ...>" the same way).
-MULTIPROC_API void report_callback_failure(const void* who) noexcept;
+MULTIPROC_API void report_callback_failure(const void* who, const std::exception_ptr& failure) noexcept;
 
 template <class R>
 class ResultState {
@@ -46,7 +46,7 @@ class ResultState {
       try {
         hook_(value, error);
       } catch (...) {
-        report_callback_failure(this);
+        report_callback_failure(this, std::current_exception());
       }
     }
     std::vector<std::function<void()>> callbacks;
@@ -107,7 +107,7 @@ class ResultState {
     try {
       callback();
     } catch (...) {
-      report_callback_failure(this);
+      report_callback_failure(this, std::current_exception());
     }
   }
 
