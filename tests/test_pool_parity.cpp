@@ -203,7 +203,7 @@ BOOST_AUTO_TEST_CASE(test_duplicate_futures) {
 
 BOOST_AUTO_TEST_CASE(wait_first_exception_is_not_ended_by_a_cancelled_future) {
   mp::ProcessPoolExecutor executor{1};
-  auto running = executor.submit(sleep_then_return, 300);
+  auto running = executor.submit(sleep_then_return, 1000);
   auto queued = executor.submit(sleep_then_return, 0);  // behind `running`: the one worker holds one task
   BOOST_REQUIRE(queued.cancel());
   const auto waited = mp::wait(std::vector{queued, running}, mp::ReturnWhen::first_exception, 10s);
@@ -427,11 +427,11 @@ BOOST_AUTO_TEST_CASE(submitting_to_a_closed_terminated_or_broken_pool_throws_at_
 
 BOOST_AUTO_TEST_CASE(test_running) {
   mp::ProcessPoolExecutor executor{1};
-  auto first = executor.submit(sleep_then_return, 300);
+  auto first = executor.submit(sleep_then_return, 1000);
   auto second = executor.submit(sleep_then_return, 0);
   BOOST_CHECK(eventually([&] { return first.running(); }));
   BOOST_CHECK(!second.running());  // queued behind it
-  BOOST_CHECK_EQUAL(first.result(), 300);
+  BOOST_CHECK_EQUAL(first.result(), 1000);
   BOOST_CHECK(!first.running());
   BOOST_CHECK(!mp::Future<int>{}.running());
 }
@@ -470,7 +470,7 @@ BOOST_AUTO_TEST_CASE(test_map_over_several_ranges_and_test_map_timeout) {
   BOOST_CHECK(sums == (std::vector<int>{11, 13, 15}));  // the shortest range ends it
   std::vector<int> got;
   BOOST_CHECK_THROW(
-      for (int r : executor.map(sleep_then_return, mp::MapOptions{.chunksize = 1, .timeout = 500ms}, std::vector<int>{0, 0, 3000}))
+      for (int r : executor.map(sleep_then_return, mp::MapOptions{.chunksize = 1, .timeout = 1500ms}, std::vector<int>{0, 0, 4000}))
           got.push_back(r),
       mp::Timeout);
   BOOST_CHECK(got == (std::vector<int>{0, 0}));
