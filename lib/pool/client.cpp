@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <multiproc/detail/os/liveness.hpp>
 #include <multiproc/detail/pool/result_state.hpp>
 #include <multiproc/error.hpp>
 
@@ -81,7 +82,7 @@ PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtask
 // A destructor may not throw. terminate() throws only when a system call it relies on fails
 // (joining a thread, killing or reaping a worker); nothing better than going on is left then.
 PoolCore::~PoolCore() {
-  if (::getpid() != owner_pid_) {
+  if (static_cast<pid_t>(current_pid()) != owner_pid_) {
     // A forked copy of the owner's pool: its manager thread and its workers are the owner's.
     manager_.detach();
     return;
@@ -92,8 +93,10 @@ PoolCore::~PoolCore() {
   }
 }
 
+// current_pid(): cached, and refreshed in a forked child by a fork handler; a getpid() system call
+// on every submission would cost more than the rest of an apply_async.
 void PoolCore::require_owner(std::string_view caller) const {
-  if (::getpid() != owner_pid_) {
+  if (static_cast<pid_t>(current_pid()) != owner_pid_) {
     throw ValueError(std::string(caller) + ": this pool belongs to process " + std::to_string(owner_pid_) +
                      " (only the process that made a pool can use it; process " + std::to_string(::getpid()) +
                      " is a forked copy)");
