@@ -15,13 +15,18 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ranges>
+#include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/pool/chunk_reader.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/pool.hpp>
 
@@ -29,9 +34,19 @@ namespace multiproc {
 
 class ProcessPoolExecutor;
 
+namespace detail {
+// What as_completed and wait need of a Future beyond its public face: which call it stands for.
+struct FutureAccess;
+}  // namespace detail
+
+// The result of an executor's call (Python's concurrent.futures.Future). Copies share one result;
+// two futures compare equal when they stand for the same call. A Future made by hand (Future<R>{})
+// is completed by set_result or set_exception, as in Python's tests and home-made executors.
 template <class R>
 class Future {
  public:
+  Future() : state_(std::make_shared<detail::ResultState<R>>()) {}
+
   // The call's result; rethrows its failure. Throws Timeout if not done within `timeout`.
   R result() {
     state_->wait();
@@ -53,9 +68,30 @@ class Future {
     return state_->error();
   }
   [[nodiscard]] bool done() const { return state_->done(); }
+  // Handed to a worker (so it can no longer be cancelled) and not done yet. As in Python, where a
+  // call counts as running once it is on its way to a worker. A cluster pool's future (mpi) and a
+  // hand-made one are never reported running.
+  [[nodiscard]] bool running() const {
+    if (id_ == 0 || state_->done()) {
+      return false;
+    }
+    const auto core = core_.lock();
+    return core != nullptr && !core->is_pending(id_);
+  }
   // Cancels the call if no worker has started it; true if it is cancelled (now or before).
   bool cancel() {
-    return cancelled() || (core_ != nullptr && id_ != 0 && core_->cancel(id_)) || (cancel_elsewhere_ && cancel_elsewhere_());
+    if (cancelled()) {
+      return true;
+    }
+    if (id_ != 0) {
+      const auto core = core_.lock();
+      return core != nullptr && core->cancel(id_);
+    }
+    if (cancel_elsewhere_) {
+      return cancel_elsewhere_();
+    }
+    // Made by hand: cancelled unless it already has its result.
+    return state_->complete({}, std::make_exception_ptr(Cancelled("multiproc::Future: cancelled")));
   }
   [[nodiscard]] bool cancelled() const {
     if (!state_->done() || !state_->error()) {
@@ -69,16 +105,38 @@ class Future {
       return false;
     }
   }
-  // Runs `callback(*this)` once the call is done: at once if it is, else on the pool's thread.
+  // Runs `callback(*this)` once the call is done: at once if it is, else on the pool's thread. Each
+  // callback runs whatever the others do; what one throws is reported on stderr, never passed on.
   void add_done_callback(std::function<void(Future&)> callback) {
     state_->on_done([copy = *this, callback = std::move(callback)]() mutable { callback(copy); });
   }
 
+  // Completes a hand-made future (ValueError if it is done already, Python's InvalidStateError).
+  template <class T = R>
+    requires(!std::is_void_v<T>)
+  void set_result(T value) {
+    settle(std::move(value), nullptr);
+  }
+  void set_result()
+    requires std::is_void_v<R>
+  {
+    settle({}, nullptr);
+  }
+  void set_exception(std::exception_ptr error) {
+    if (!error) {
+      throw ValueError("multiproc::Future::set_exception: no exception given");
+    }
+    settle({}, std::move(error));
+  }
+
+  bool operator==(const Future& other) const noexcept { return state_ == other.state_; }
+
  private:
   friend class ProcessPoolExecutor;
   friend struct detail::ResultHandles;
-  Future(std::shared_ptr<detail::ResultState<R>> state, detail::PoolCore* core, std::uint64_t id)
-      : state_(std::move(state)), core_(core), id_(id) {}
+  friend struct detail::FutureAccess;
+  Future(std::shared_ptr<detail::ResultState<R>> state, std::weak_ptr<detail::PoolCore> core, std::uint64_t id)
+      : state_(std::move(state)), core_(std::move(core)), id_(id) {}
   // A future of a pool outside this header (multiproc::mpi): `cancel` withdraws its call there.
   Future(std::shared_ptr<detail::ResultState<R>> state, std::function<bool()> cancel)
       : state_(std::move(state)), cancel_elsewhere_(std::move(cancel)) {}
@@ -88,33 +146,93 @@ class Future {
       throw Timeout("multiproc::Future: not done within the timeout");
     }
   }
+  void settle(detail::Stored<R>&& value, std::exception_ptr error) {
+    if (id_ != 0 || cancel_elsewhere_) {
+      throw ValueError("multiproc::Future: only a future made by hand can be given its result");
+    }
+    if (!state_->complete(std::move(value), std::move(error))) {
+      throw ValueError("multiproc::Future: the future is already done");
+    }
+  }
 
   std::shared_ptr<detail::ResultState<R>> state_;
-  detail::PoolCore* core_ = nullptr;
-  std::uint64_t id_ = 0;  // 0: the pool refused it
+  std::weak_ptr<detail::PoolCore> core_;  // weak: a future may outlive its executor
+  std::uint64_t id_ = 0;                  // 0: not a call of a local pool
   std::function<bool()> cancel_elsewhere_;
+};
+
+namespace detail {
+struct FutureAccess {
+  // The futures without repeats (the same call given twice counts once, as Python's sets do).
+  template <class R>
+  static std::vector<Future<R>> distinct(std::vector<Future<R>> futures) {
+    std::unordered_set<const void*> seen;
+    std::erase_if(futures, [&](const Future<R>& f) { return !seen.insert(f.state_.get()).second; });
+    return futures;
+  }
+};
+}  // namespace detail
+
+// Options of ProcessPoolExecutor::map beyond the function and the ranges (Python's keywords).
+struct MapOptions {
+  std::size_t chunksize = 1;
+  // Counted from the map() call: reading a result not ready by then throws Timeout.
+  std::chrono::steady_clock::duration timeout = std::chrono::steady_clock::duration::max();
 };
 
 class MULTIPROC_API ProcessPoolExecutor {
  public:
-  // `max_workers` 0: one per CPU.
-  explicit ProcessPoolExecutor(int max_workers = 0, std::function<void()> initializer = {})
-      : pool_(max_workers, std::move(initializer)) {}
+  // `max_workers`: nullopt, one per CPU; below 1, ValueError (as Python). `max_tasks_per_child`: a
+  // worker leaves after that many calls and a fresh one takes its place (nullopt: never).
+  explicit ProcessPoolExecutor(std::optional<int> max_workers = std::nullopt, std::function<void()> initializer = {},
+                               std::optional<int> max_tasks_per_child = std::nullopt)
+      : pool_(max_workers, std::move(initializer), max_tasks_per_child) {}
   ProcessPoolExecutor(const ProcessPoolExecutor&) = delete;
   ProcessPoolExecutor& operator=(const ProcessPoolExecutor&) = delete;
-  ~ProcessPoolExecutor() { shutdown(true); }
+  // shutdown(wait = true), as leaving Python's `with` block. (A destructor may not throw: shutdown
+  // throws only when a system call fails, and then the pool's destructor still terminates it.)
+  ~ProcessPoolExecutor() {
+    try {
+      shutdown(true);
+    } catch (...) {
+    }
+  }
 
+  // ValueError at once after shutdown (Python's RuntimeError) or in a forked child of the
+  // executor's process; BrokenPool once the executor is broken.
   template <detail::task_function F, class... Args>
     requires std::invocable<detail::function_pointer_t<F>, std::decay_t<Args>...>
   auto submit(F f, Args&&... args) {
     using R = std::invoke_result_t<detail::function_pointer_t<F>, std::decay_t<Args>...>;
-    auto [state, id] = pool_.template start<R>(detail::make_call(f, std::forward<Args>(args)...));
-    return Future<R>(std::move(state), pool_.core_.get(), id);
+    auto [state, id] =
+        pool_.template start<R>("multiproc::ProcessPoolExecutor::submit", detail::make_call(f, std::forward<Args>(args)...));
+    return Future<R>(std::move(state), pool_.core_, id);
   }
-  // Results in input order (Python's Executor.map), read lazily.
+  // Results in input order (Python's Executor.map): f(a, b, ...) with one item of each range, to
+  // the end of the shortest. Every call is submitted before map returns, as in Python, so calls
+  // that shutdown(wait = false) follows still run; memory holds all the encoded inputs (and each
+  // result until it is read): for an input too long for that, use Pool::imap, which reads lazily.
+  // An input range that throws at item k: the k results come first, then its exception.
+  template <detail::task_function F, std::ranges::input_range... Ranges>
+    requires(sizeof...(Ranges) >= 1)
+  auto map(F f, Ranges&&... ranges) {
+    return map(f, MapOptions{}, std::forward<Ranges>(ranges)...);
+  }
   template <detail::task_function F, std::ranges::input_range Inputs>
-  auto map(F f, Inputs inputs, std::size_t chunksize = 1) {
-    return pool_.imap(f, std::move(inputs), chunksize);
+  auto map(F f, Inputs&& inputs, std::size_t chunksize) {
+    return map(f, MapOptions{chunksize}, std::forward<Inputs>(inputs));
+  }
+  template <detail::task_function F, std::ranges::input_range... Ranges>
+    requires(sizeof...(Ranges) >= 1)
+  auto map(F f, MapOptions options, Ranges&&... ranges) {
+    using Source = detail::InputSource<Ranges...>;
+    using R = detail::chunk_result_t<F, typename Source::Input, Source::unpack>;
+    pool_.core_->require_accepting("multiproc::ProcessPoolExecutor::map");
+    ResultStream<R> results(pool_.submit_while_alive(), detail::read_chunks(f, options.chunksize, std::forward<Ranges>(ranges)...),
+                            true, std::numeric_limits<std::size_t>::max());
+    results.deadline_ = detail::deadline_after(options.timeout);
+    results.submit_ahead();
+    return results;
   }
   // No more submissions. wait: block until running and queued calls are done.
   // cancel_futures: queued calls that no worker has started are cancelled.
@@ -140,7 +258,8 @@ struct WaitResult {
   std::vector<Future<R>> not_done;
 };
 
-// Waits until `when` holds for `futures`, or `timeout` passes; splits them into done and not done.
+// Waits until `when` holds for `futures`, or `timeout` passes; splits them into done and not done,
+// each future once however often it was given.
 template <class R, class Rep = std::chrono::hours::rep, class Period = std::chrono::hours::period>
 WaitResult<R> wait(std::vector<Future<R>> futures, ReturnWhen when = ReturnWhen::all_completed,
                    std::chrono::duration<Rep, Period> timeout = std::chrono::hours::max()) {
@@ -150,13 +269,15 @@ WaitResult<R> wait(std::vector<Future<R>> futures, ReturnWhen when = ReturnWhen:
     std::size_t finished = 0;
     bool failed = false;
   };
+  futures = detail::FutureAccess::distinct(std::move(futures));
   auto watch = std::make_shared<Watch>();
   for (auto& f : futures) {
     f.add_done_callback([watch](Future<R>& done) {
       {
         std::scoped_lock lock(watch->mutex);
         ++watch->finished;
-        watch->failed = watch->failed || done.exception() != nullptr;
+        // A cancelled future is done, not failed (Python's wait counts only raised exceptions).
+        watch->failed = watch->failed || (done.exception() != nullptr && !done.cancelled());
       }
       watch->changed.notify_all();
     });
@@ -179,7 +300,7 @@ WaitResult<R> wait(std::vector<Future<R>> futures, ReturnWhen when = ReturnWhen:
   return result;
 }
 
-// The futures in the order they finish, as an input range. Iterating past the last one that
+// The futures in the order they finish, as an input range, each once however often it was given. Iterating past the last one that
 // finished within `timeout` (counted from this call) throws Timeout.
 template <class R>
 class AsCompleted {
@@ -252,7 +373,7 @@ class AsCompleted {
 template <class R, class Rep = std::chrono::hours::rep, class Period = std::chrono::hours::period>
 AsCompleted<R> as_completed(std::vector<Future<R>> futures,
                             std::chrono::duration<Rep, Period> timeout = std::chrono::hours::max()) {
-  return AsCompleted<R>(std::move(futures), detail::deadline_after(timeout));
+  return AsCompleted<R>(detail::FutureAccess::distinct(std::move(futures)), detail::deadline_after(timeout));
 }
 
 }  // namespace multiproc

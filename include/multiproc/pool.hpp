@@ -17,6 +17,7 @@
 //   * an initializer that throws: the pool is broken; pending and later calls fail with BrokenPool.
 // Destroying the pool terminates it (as leaving Python's `with Pool()` does): running and queued
 // tasks fail with BrokenPool. One task's arguments, and one result, may take up to 8 MiB encoded.
+// A pool belongs to the process that made it: a forked child that calls it gets ValueError.
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -30,6 +31,8 @@
 #include <optional>
 #include <ranges>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -37,6 +40,7 @@
 #include <vector>
 
 #include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/pool/chunk_reader.hpp>
 #include <multiproc/detail/pool/map_gather.hpp>
 #include <multiproc/detail/pool/pool_core.hpp>
 #include <multiproc/detail/pool/result_state.hpp>
@@ -92,8 +96,11 @@ class AsyncResult {
   std::shared_ptr<detail::ResultState<R>> state_;
 };
 
-// The results of imap / imap_unordered: an input range, read once. The inputs are consumed lazily,
-// a few chunks ahead of what has been read, so memory stays bounded however long the input is.
+// The results of imap / imap_unordered (and of ProcessPoolExecutor::map): an input range, read
+// once. The inputs are consumed lazily, a few chunks ahead of what has been read, so memory stays
+// bounded however long the input is (the executor's map reads them all at once, as Python's does).
+// An input range that throws at item k: the results of the items before it come first, then its
+// exception. A stream read after its pool was destroyed fails with BrokenPool.
 template <class R>
 class ResultStream {
  public:
@@ -126,6 +133,7 @@ class ResultStream {
 
  private:
   friend class Pool;
+  friend class ProcessPoolExecutor;
   friend struct detail::ResultHandles;
   // Encodes the next chunk of inputs, or returns nothing at the end of the input.
   using NextChunk = std::function<std::optional<detail::Call>()>;
@@ -141,26 +149,41 @@ class ResultStream {
   ResultStream(Submit submit, NextChunk next, bool ordered, std::size_t ahead)
       : submit_(std::move(submit)), next_(std::move(next)), ordered_(ordered), ahead_(ahead), shared_(std::make_shared<Shared>()) {}
 
-  // Submits chunks until `ahead_` are out, then waits for the next one to yield and unpacks it.
+  // Submits chunks until `ahead_` are out or the input ends. What reading the input throws is kept
+  // for when the chunks read before it have been yielded.
+  void submit_ahead() {
+    while (!input_done_ && submitted_ - yielded_ < ahead_) {
+      std::optional<detail::Call> call;
+      try {
+        call = next_();
+      } catch (...) {
+        input_failure_ = std::current_exception();
+      }
+      if (!call) {
+        input_done_ = true;
+        next_ = nullptr;  // lets go of the input range
+        break;
+      }
+      submit_(std::move(*call), [shared = shared_, chunk = submitted_](detail::TaskOutcome&& outcome) {
+        {
+          std::scoped_lock lock(shared->mutex);
+          shared->finished.emplace(chunk, std::move(outcome));
+          shared->finish_order.push_back(chunk);
+        }
+        shared->changed.notify_all();
+      });
+      ++submitted_;
+    }
+  }
+
+  // Submits ahead, then waits for the next chunk to yield and unpacks it.
   void fill_buffer() {
     while (buffer_.empty()) {
-      while (!input_done_ && submitted_ - yielded_ < ahead_) {
-        std::optional<detail::Call> call = next_();
-        if (!call) {
-          input_done_ = true;
-          break;
-        }
-        submit_(std::move(*call), [shared = shared_, chunk = submitted_](detail::TaskOutcome&& outcome) {
-          {
-            std::scoped_lock lock(shared->mutex);
-            shared->finished.emplace(chunk, std::move(outcome));
-            shared->finish_order.push_back(chunk);
-          }
-          shared->changed.notify_all();
-        });
-        ++submitted_;
-      }
+      submit_ahead();
       if (yielded_ == submitted_) {
+        if (input_failure_) {  // everything before it yielded: now the input's own failure
+          std::rethrow_exception(std::exchange(input_failure_, nullptr));
+        }
         return;  // everything read: the stream ends
       }
       detail::TaskOutcome outcome = next_outcome();
@@ -177,7 +200,7 @@ class ResultStream {
   detail::TaskOutcome next_outcome() {
     std::unique_lock lock(shared_->mutex);
     std::size_t chunk = 0;
-    shared_->changed.wait(lock, [&] {
+    const auto arrived = [&] {
       if (ordered_) {
         chunk = yielded_;
         return shared_->finished.contains(chunk);
@@ -187,7 +210,10 @@ class ResultStream {
       }
       chunk = shared_->finish_order.front();
       return true;
-    });
+    };
+    if (!shared_->changed.wait_until(lock, deadline_, arrived)) {
+      throw Timeout("multiproc: the next result of a map did not arrive within its timeout");
+    }
     std::erase(shared_->finish_order, chunk);
     auto node = shared_->finished.extract(chunk);
     return std::move(node.mapped());
@@ -198,50 +224,63 @@ class ResultStream {
   bool ordered_;
   std::size_t ahead_;
   std::shared_ptr<Shared> shared_;
+  detail::Deadline deadline_ = detail::Deadline::max();  // for every result (Executor::map's timeout)
   std::size_t submitted_ = 0;
   std::size_t yielded_ = 0;
   bool input_done_ = false;
+  std::exception_ptr input_failure_;
   std::deque<R> buffer_;
 };
 
 class MULTIPROC_API Pool {
  public:
-  // `processes` 0: one per CPU. `initializer` runs once in every new worker. `maxtasksperchild` > 0:
-  // a worker leaves after that many tasks (chunks) and a fresh one takes its place.
-  explicit Pool(int processes = 0, std::function<void()> initializer = {}, int maxtasksperchild = 0)
-      : core_(std::make_unique<detail::PoolCore>(processes, std::move(initializer), maxtasksperchild)) {}
+  // One worker per CPU.
+  Pool() : Pool(std::nullopt) {}
+  // `processes`: how many workers (nullopt: one per CPU; below 1: ValueError, as Python).
+  // `initializer` runs once in every new worker. `maxtasksperchild`: a worker leaves after that many
+  // tasks (chunks) and a fresh one takes its place (nullopt: never; below 1: ValueError).
+  explicit Pool(std::optional<int> processes, std::function<void()> initializer = {},
+                std::optional<int> maxtasksperchild = std::nullopt)
+      : core_(std::make_shared<detail::PoolCore>(positive_or_zero(processes, "processes"), std::move(initializer),
+                                                 positive_or_zero(maxtasksperchild, "maxtasksperchild"))) {}
+  Pool(Pool&&) noexcept = default;
+  Pool& operator=(Pool&&) noexcept = default;
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+  // terminate(), as leaving Python's `with Pool()`. (A destructor may not throw: terminate() throws
+  // only when a system call fails, and then the core's own destructor tries again.)
+  ~Pool() {
+    if (core_) {
+      try {
+        core_->terminate();
+      } catch (...) {
+      }
+    }
+  }
 
   [[nodiscard]] int processes() const noexcept { return core_->processes(); }
 
+  // Every call below throws at once if the pool takes no more work: ValueError after close() or
+  // terminate() (Python's "Pool not running") or in a forked child of the pool's process,
+  // BrokenPool once it is broken.
   template <detail::task_function F, class... Args>
     requires std::invocable<detail::function_pointer_t<F>, std::decay_t<Args>...>
   auto apply_async(F f, Args&&... args) {
     using R = std::invoke_result_t<detail::function_pointer_t<F>, std::decay_t<Args>...>;
-    return AsyncResult<R>(start<R>(detail::make_call(f, std::forward<Args>(args)...)).first);
+    return AsyncResult<R>(start<R>("multiproc::Pool::apply_async", detail::make_call(f, std::forward<Args>(args)...)).first);
   }
   // Python's apply_async(func, args, callback=..., error_callback=...): once the call is done,
-  // callback(result) or error_callback(const multiproc::Error&) runs on the pool's result thread.
+  // callback(result) or error_callback(const multiproc::Error&) runs on the pool's result thread,
+  // before get() and wait() return. What a callback throws is reported on stderr.
   template <detail::task_function F, class... Args, class Callback, class ErrorCallback>
     requires std::invocable<detail::function_pointer_t<F>, Args...>
   auto apply_async(F f, std::tuple<Args...> args, Callback callback, ErrorCallback error_callback) {
     using R = std::invoke_result_t<detail::function_pointer_t<F>, Args...>;
     auto call = std::apply([&](auto&&... a) { return detail::make_call(f, std::forward<decltype(a)>(a)...); },
                            std::move(args));
-    auto state = start<R>(std::move(call)).first;
-    state->on_done([state = state.get(), callback = std::move(callback), error_callback = std::move(error_callback)]() mutable {
-      try {
-        if constexpr (std::is_void_v<R>) {
-          state->take();
-          callback();
-        } else {
-          callback(state->take());
-        }
-      } catch (const Error& e) {
-        error_callback(e);
-      } catch (...) {  // not one of ours (std::bad_alloc...): get() still reports it
-      }
-    });
-    return AsyncResult<R>(std::move(state));
+    return AsyncResult<R>(start<R>("multiproc::Pool::apply_async", std::move(call),
+                                   callback_hook<R>(std::move(callback), std::move(error_callback)))
+                              .first);
   }
   template <detail::task_function F, class... Args>
     requires std::invocable<detail::function_pointer_t<F>, std::decay_t<Args>...>
@@ -258,6 +297,12 @@ class MULTIPROC_API Pool {
   auto map_async(F f, Inputs&& inputs, std::size_t chunksize = 0) {
     return map_chunks<false>(f, std::forward<Inputs>(inputs), chunksize);
   }
+  // With Python's callback and error_callback: callback(const std::vector<R>&) gets every result,
+  // or error_callback(const multiproc::Error&) the first failure, before get() returns.
+  template <detail::task_function F, std::ranges::input_range Inputs, class Callback, class ErrorCallback>
+  auto map_async(F f, Inputs&& inputs, std::size_t chunksize, Callback callback, ErrorCallback error_callback) {
+    return map_chunks<false>(f, std::forward<Inputs>(inputs), chunksize, std::move(callback), std::move(error_callback));
+  }
   // g applied to the elements of each tuple: starmap(g, {{1, 2}, {3, 4}}) is {g(1, 2), g(3, 4)}.
   template <detail::task_function G, std::ranges::input_range Inputs>
   auto starmap(G g, Inputs&& inputs, std::size_t chunksize = 0) {
@@ -266,6 +311,10 @@ class MULTIPROC_API Pool {
   template <detail::task_function G, std::ranges::input_range Inputs>
   auto starmap_async(G g, Inputs&& inputs, std::size_t chunksize = 0) {
     return map_chunks<true>(g, std::forward<Inputs>(inputs), chunksize);
+  }
+  template <detail::task_function G, std::ranges::input_range Inputs, class Callback, class ErrorCallback>
+  auto starmap_async(G g, Inputs&& inputs, std::size_t chunksize, Callback callback, ErrorCallback error_callback) {
+    return map_chunks<true>(g, std::forward<Inputs>(inputs), chunksize, std::move(callback), std::move(error_callback));
   }
 
   // Results in input order, each as soon as it and all before it are done. The range (taken by
@@ -288,10 +337,47 @@ class MULTIPROC_API Pool {
   void terminate() { core_->terminate(); }
 
  private:
+  friend class ProcessPoolExecutor;
+  template <class R>
+  using Hook = typename detail::ResultState<R>::Hook;
+
+  // A count that Python accepts (None or >= 1) as PoolCore takes it (0 for None).
+  static int positive_or_zero(std::optional<int> count, const char* what) {
+    if (count && *count < 1) {
+      throw ValueError(std::string("multiproc::Pool: ") + what + " must be at least 1 (or unset), not " +
+                       std::to_string(*count));
+    }
+    return count.value_or(0);
+  }
+
+  // callback(value) or error_callback(error), as a hook that runs before the result is published.
+  template <class R, class Callback, class ErrorCallback>
+  static Hook<R> callback_hook(Callback callback, ErrorCallback error_callback) {
+    return [callback = std::move(callback), error_callback = std::move(error_callback)](
+               const detail::Stored<R>& value, const std::exception_ptr& error) mutable {
+      if (!error) {
+        if constexpr (std::is_void_v<R>) {
+          callback();
+        } else {
+          callback(value);
+        }
+        return;
+      }
+      try {
+        std::rethrow_exception(error);
+      } catch (const Error& e) {
+        error_callback(e);
+      }
+    };
+  }
+
   // Submits a call whose result is an encoded R; returns its state and task id.
   template <class R>
-  std::pair<std::shared_ptr<detail::ResultState<R>>, std::uint64_t> start(detail::Call call) {
+  std::pair<std::shared_ptr<detail::ResultState<R>>, std::uint64_t> start(std::string_view caller, detail::Call call,
+                                                                          Hook<R> hook = {}) {
+    core_->require_accepting(caller);
     auto state = std::make_shared<detail::ResultState<R>>();
+    state->set_hook(std::move(hook));
     const std::uint64_t id = core_->submit(std::move(call), [state](detail::TaskOutcome&& outcome) {
       std::exception_ptr failure = detail::failure_of(outcome);
       detail::Stored<R> value{};
@@ -315,14 +401,18 @@ class MULTIPROC_API Pool {
     return std::max<std::size_t>(1, (length + per - 1) / per);
   }
 
-  template <bool Unpack, class F, class Inputs>
-  auto map_chunks(F f, Inputs&& inputs, std::size_t chunksize) {
+  template <bool Unpack, class F, class Inputs, class... Callbacks>
+  auto map_chunks(F f, Inputs&& inputs, std::size_t chunksize, Callbacks... callbacks) {
     using Input = std::ranges::range_value_t<Inputs>;
     using R = detail::chunk_result_t<F, Input, Unpack>;
+    core_->require_accepting(Unpack ? "multiproc::Pool::starmap_async" : "multiproc::Pool::map_async");
     std::vector<Input> all(std::ranges::begin(inputs), std::ranges::end(inputs));
     const std::size_t size = chunksize > 0 ? chunksize : default_chunksize(all.size());
     const std::size_t count = (all.size() + size - 1) / size;
     auto state = std::make_shared<detail::ResultState<std::vector<R>>>();
+    if constexpr (sizeof...(Callbacks) > 0) {
+      state->set_hook(callback_hook<std::vector<R>>(std::move(callbacks)...));
+    }
     if (count == 0) {
       state->complete({}, nullptr);
       return AsyncResult<std::vector<R>>(state);
@@ -347,37 +437,29 @@ class MULTIPROC_API Pool {
     return AsyncResult<std::vector<R>>(state);
   }
 
-  template <class F, class Inputs>
-  auto stream(F f, Inputs inputs, std::size_t chunksize, bool ordered) {
-    using Input = std::ranges::range_value_t<Inputs>;
-    using R = detail::chunk_result_t<F, Input, false>;
-    // The range and where reading it has got to, kept alive by the stream's chunk source.
-    struct Source {
-      Inputs inputs;
-      std::ranges::iterator_t<Inputs> next;
-      explicit Source(Inputs&& in) : inputs(std::move(in)), next(std::ranges::begin(inputs)) {}
-    };
-    auto source = std::make_shared<Source>(std::move(inputs));
-    const std::size_t size = std::max<std::size_t>(chunksize, 1);
-    auto next_chunk = [source, f, size]() -> std::optional<detail::Call> {
-      std::vector<Input> chunk;
-      while (chunk.size() < size && source->next != std::ranges::end(source->inputs)) {
-        chunk.push_back(*source->next);
-        ++source->next;
+  // Hands chunks to the pool while it exists: a stream outlives the pool it came from only to fail
+  // cleanly (its unread chunks fail with BrokenPool).
+  ResultStream<int>::Submit submit_while_alive() const {
+    return [core = std::weak_ptr<detail::PoolCore>(core_)](detail::Call&& call, detail::PoolCore::Done&& done) {
+      if (const auto alive = core.lock()) {
+        alive->submit(std::move(call), std::move(done));
+      } else {
+        done(detail::TaskOutcome::failed(detail::TaskOutcome::Kind::broken_pool,
+                                         "multiproc::Pool: the pool was destroyed before this part of the map was read"));
       }
-      if (chunk.empty()) {
-        return std::nullopt;
-      }
-      return detail::make_chunk_call<F, Input, false>(f, chunk);
     };
-    auto submit = [core = core_.get()](detail::Call&& call, detail::PoolCore::Done&& done) {
-      core->submit(std::move(call), std::move(done));
-    };
-    return ResultStream<R>(submit, std::move(next_chunk), ordered, static_cast<std::size_t>(processes()) * 2);
   }
 
-  friend class ProcessPoolExecutor;
-  std::unique_ptr<detail::PoolCore> core_;
+  template <class F, class Inputs>
+  auto stream(F f, Inputs inputs, std::size_t chunksize, bool ordered) {
+    using R = detail::chunk_result_t<F, std::ranges::range_value_t<Inputs>, false>;
+    core_->require_accepting(ordered ? "multiproc::Pool::imap" : "multiproc::Pool::imap_unordered");
+    return ResultStream<R>(submit_while_alive(), detail::read_chunks(f, chunksize, std::move(inputs)), ordered,
+                           static_cast<std::size_t>(processes()) * 2);
+  }
+
+  // Shared only with weak references (streams, futures): destroying the pool ends it.
+  std::shared_ptr<detail::PoolCore> core_;
 };
 
 }  // namespace multiproc

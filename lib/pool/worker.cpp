@@ -40,6 +40,8 @@ void send_to_manager(WorkerChannel& channel, Doorbell& manager, std::span<const 
 
 }  // namespace
 
+std::string type_name(const std::type_info& type) { return demangle(type.name()); }
+
 void PoolCore::run_worker(std::size_t index) {
   const pid_t parent = owner_pid_;
   WorkerChannel& channel = channel_of(channels_, index);

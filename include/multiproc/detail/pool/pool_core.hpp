@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -36,7 +37,7 @@ struct TaskOutcome {
   std::string error_type;          // for `remote_error`
   std::string message;             // for every failure
 
-  static TaskOutcome failed(Kind kind, std::string message, std::string type = {});
+  MULTIPROC_API static TaskOutcome failed(Kind kind, std::string message, std::string type = {});
 };
 
 // The exception a failed outcome stands for.
@@ -48,7 +49,10 @@ class MULTIPROC_API PoolCore {
   // already broken or closed).
   using Done = std::function<void(TaskOutcome&&)>;
 
-  // `processes` 0: one per CPU. `maxtasksperchild` 0: workers never retire.
+  // `processes` 0: one per CPU. `maxtasksperchild` 0: workers never retire. Negative: ValueError.
+  // If a worker cannot be started (fork refused), those already started are killed and reaped
+  // before the error is thrown. Every call below from any other process (a forked child holding a
+  // copy of the pool) throws ValueError at once.
   PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild);
   PoolCore(const PoolCore&) = delete;
   PoolCore& operator=(const PoolCore&) = delete;
@@ -60,6 +64,11 @@ class MULTIPROC_API PoolCore {
   // The same for many calls at once, in order, under one lock (map's chunks); returns the first
   // one's id (the others follow it), or 0 if refused.
   std::uint64_t submit_all(std::vector<std::pair<Call, Done>>&& calls);
+  // Throws if the pool takes no more calls: ValueError when closed or terminated (Python's
+  // "Pool not running"), BrokenPool when broken. `caller` starts the message.
+  void require_accepting(std::string_view caller);
+  // Whether the task is queued and no worker has been given it yet.
+  bool is_pending(std::uint64_t id);
   // Withdraws a task that no worker has been given yet; its `done` gets `cancelled`. False if
   // too late (running, finished, or unknown).
   bool cancel(std::uint64_t id);
@@ -93,6 +102,7 @@ class MULTIPROC_API PoolCore {
     int given = 0;          // tasks handed to this worker process, for maxtasksperchild
   };
 
+  void require_owner(std::string_view caller) const;
   void start_worker(std::size_t index);
   [[noreturn]] void run_worker(std::size_t index);  // in the worker process
   void manage();

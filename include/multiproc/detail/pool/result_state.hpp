@@ -11,22 +11,47 @@
 #include <variant>
 #include <vector>
 
+#include <multiproc/export.hpp>
+
 namespace multiproc::detail {
 
 template <class R>
 using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
+// Reports on stderr `failure`, which a user's callback raised: "... the pool result at <who>
+// raised <type>: <message>". A callback's failure is nobody's result, so it is told, not
+// thrown (Python logs "exception calling callback for <Future ...>" the same way).
+MULTIPROC_API void report_callback_failure(const void* who, const std::exception_ptr& failure) noexcept;
+
 template <class R>
 class ResultState {
  public:
-  // Once, from the pool's thread (or the submitting thread when the pool refuses the call).
-  void complete(Stored<R>&& value, std::exception_ptr error) {
+  // Runs before the result is published: wait() and get() return only after it ran (Python's
+  // AsyncResult runs callback/error_callback before it sets its event). Set once, before the call
+  // is submitted. What it throws is reported, never propagated.
+  using Hook = std::function<void(const Stored<R>& value, const std::exception_ptr& error)>;
+  void set_hook(Hook hook) { hook_ = std::move(hook); }
+
+  // Once, from the pool's thread (or the submitting thread when the pool refuses the call, or the
+  // user's for a Future made by hand). False if it was already complete (cancelled first).
+  bool complete(Stored<R>&& value, std::exception_ptr error) {
+    {
+      std::scoped_lock lock(mutex_);
+      if (done_ || completing_) {
+        return false;
+      }
+      completing_ = true;  // the hook runs unlocked: it may look at this state (ready() says false)
+    }
+    if (hook_) {
+      try {
+        hook_(value, error);
+      } catch (...) {
+        report_callback_failure(this, std::current_exception());
+      }
+    }
     std::vector<std::function<void()>> callbacks;
     {
       std::scoped_lock lock(mutex_);
-      if (done_) {
-        return;  // cancelled first
-      }
       value_ = std::move(value);
       error_ = std::move(error);
       done_ = true;
@@ -34,10 +59,12 @@ class ResultState {
     }
     ready_.notify_all();
     for (auto& callback : callbacks) {
-      callback();
+      run_guarded(callback);
     }
+    return true;
   }
   // Runs `callback` once the call is done: at once if it is, else on the thread that completes it.
+  // Each callback runs whatever the others do: what one throws is reported on stderr.
   void on_done(std::function<void()> callback) {
     {
       std::scoped_lock lock(mutex_);
@@ -46,7 +73,7 @@ class ResultState {
         return;
       }
     }
-    callback();
+    run_guarded(callback);
   }
   void wait() const {
     std::unique_lock lock(mutex_);
@@ -76,11 +103,21 @@ class ResultState {
   }
 
  private:
+  void run_guarded(std::function<void()>& callback) const noexcept {
+    try {
+      callback();
+    } catch (...) {
+      report_callback_failure(this, std::current_exception());
+    }
+  }
+
   mutable std::mutex mutex_;
   mutable std::condition_variable ready_;
+  bool completing_ = false;
   bool done_ = false;
   Stored<R> value_{};
   std::exception_ptr error_;
+  Hook hook_;
   std::vector<std::function<void()>> callbacks_;
 };
 

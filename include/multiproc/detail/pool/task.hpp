@@ -12,11 +12,13 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include <multiproc/codec.hpp>
 #include <multiproc/error.hpp>
+#include <multiproc/export.hpp>
 
 namespace multiproc::detail {
 
@@ -144,6 +146,20 @@ concept task_function = requires(F f) {
 template <class F>
 using function_pointer_t = decltype(+std::declval<F>());
 
+// "std::vector<int>" for typeid(std::vector<int>): for messages.
+MULTIPROC_API std::string type_name(const std::type_info& type);
+
+// Encodes a task's result; a result that cannot be encoded fails its task with an error that
+// names its type (Python's MaybeEncodingError), not with whatever the codec met inside it.
+template <class T>
+void encode_result(const T& value, std::vector<std::byte>& out) {
+  try {
+    encode(value, out);
+  } catch (const std::exception& e) {
+    throw ValueError("multiproc::Pool: the task's result, a " + type_name(typeid(T)) + ", cannot be encoded: " + e.what());
+  }
+}
+
 // The invoker for calling F with the arguments Args... (decoded as a std::tuple<Args...>).
 template <class Fn, class... Args>
 void invoke_encoded(std::uintptr_t function, std::span<const std::byte> args, std::vector<std::byte>& result) {
@@ -155,7 +171,7 @@ void invoke_encoded(std::uintptr_t function, std::span<const std::byte> args, st
     std::apply(fn, std::move(decoded));
     result.clear();
   } else {
-    encode(std::apply(fn, std::move(decoded)), result);
+    encode_result(std::apply(fn, std::move(decoded)), result);
   }
 }
 
@@ -189,7 +205,7 @@ void invoke_chunk(std::uintptr_t function, std::span<const std::byte> args, std:
   for (Input& input : inputs) {
     outputs.push_back(call(input));
   }
-  encode(outputs, result);
+  encode_result(outputs, result);
 }
 
 // An encoded call, ready to go to a worker.
