@@ -568,14 +568,14 @@ struct Plan {
   double throughput_seconds;
 };
 
-// Fewer samples for big payloads, so that the whole report stays under ~10 minutes: a round trip
-// of a copying peer at 4 MiB takes milliseconds.
+// 10^5 round trips per run up to 1 KiB; fewer for big payloads, so that the whole report (5 rounds
+// of every system) stays near 10 minutes: a round trip of a copying peer at 4 MiB takes milliseconds.
 Plan plan_for(std::size_t payload, double scale) {
   const auto scaled = [scale](double n) { return static_cast<std::uint64_t>(std::max(50.0, n * scale)); };
-  if (payload <= 1024) return {scaled(20000), scaled(2000), 0.25};
-  if (payload <= 65536) return {scaled(5000), scaled(500), 0.25};
+  if (payload <= 1024) return {scaled(100000), scaled(10000), 0.25};
+  if (payload <= 65536) return {scaled(10000), scaled(1000), 0.25};
   if (payload <= 1048576) return {scaled(1000), scaled(100), 0.25};
-  return {scaled(300), scaled(30), 0.25};
+  return {scaled(200), scaled(20), 0.25};
 }
 
 double percentile(const std::vector<std::uint64_t>& sorted, double q) {

@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The whole latency/throughput report against the peers, in one command:
 
-    python3 bench/report.py [--build build] [--rounds 5] [--scale 1.0]
+    bench/report.py [--build build] [--rounds 5] [--scale 1.0]
 
 Runs bench/latency (built by meson into <build>/bench/latency) for every system in interleaved
 rounds (round 1: every system once, then round 2, ...), with a progress line on stderr, and writes
@@ -82,8 +82,12 @@ def summarise(raw):
     return summary, spread
 
 
-def human_ns(ns):
-    return f"{ns / 1000:.2f} us" if ns < 100_000 else f"{ns / 1000:,.0f} us"
+def us(ns):
+    return f"{ns / 1000:.2f}" if ns < 10_000 else f"{ns / 1000:,.0f}"
+
+
+def human_bytes(n):
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1 << 10 else f"{n} B"
 
 
 def human_rate(rate):
@@ -101,21 +105,64 @@ def markdown(summary, spread, environment):
     def table(title, cell):
         lines.append(f"**{title}**")
         lines.append("")
-        lines.append("| payload | " + " | ".join(systems) + " |")
-        lines.append("|---" * (len(systems) + 1) + "|")
-        for payload in payloads:
-            row = [cell(system, payload) if (system, payload) in by else "—" for system in systems]
-            lines.append(f"| {payload:,} B | " + " | ".join(row) + " |")
+        lines.append("| system | " + " | ".join(human_bytes(p) for p in payloads) + " |")
+        lines.append("|---" * (len(payloads) + 1) + "|")
+        for system in systems:
+            row = [cell(system, payload) if (system, payload) in by else "—" for payload in payloads]
+            lines.append(f"| {system} | " + " | ".join(row) + " |")
         lines.append("")
 
-    table("Round trip p50 (min–max of the rounds' p50)", lambda s, p: f"{human_ns(by[s, p]['rtt_p50_ns'])} "
-          f"({human_ns(spread[s, p][0])}–{human_ns(spread[s, p][1])})")
-    table("Round trip p99", lambda s, p: human_ns(by[s, p]["rtt_p99_ns"]))
-    table("Round trip p99.9", lambda s, p: human_ns(by[s, p]["rtt_p999_ns"]))
-    table("Round trip max (worst of the rounds)", lambda s, p: human_ns(spread[s, p][4]))
+    table("Round trip p50, microseconds (min–max of the rounds' p50)",
+          lambda s, p: f"{us(by[s, p]['rtt_p50_ns'])} ({us(spread[s, p][0])}–{us(spread[s, p][1])})")
+    table("Round trip p99, microseconds", lambda s, p: us(by[s, p]["rtt_p99_ns"]))
+    table("Round trip p99.9, microseconds", lambda s, p: us(by[s, p]["rtt_p999_ns"]))
+    table("Round trip max (worst of the rounds), microseconds", lambda s, p: us(spread[s, p][4]))
     table("Throughput, messages/s", lambda s, p: human_rate(by[s, p]["msgs_per_s"]))
     table("Samples (all rounds)", lambda s, p: f"{spread[s, p][3]:,}")
     return "\n".join(lines)
+
+
+def goals(summary):
+    """The issue's goals, as ratios from this one run (medians over the rounds)."""
+    by = {(s["system"], s["payload_bytes"]): s for s in summary}
+
+    def value(system, payload, metric):
+        entry = by.get((system, payload))
+        return entry[metric] if entry else None
+
+    def best(systems, payload, metric, pick):
+        values = [v for v in (value(s, payload, metric) for s in systems) if v is not None]
+        return pick(values) if values else None
+
+    zeromq = ["zeromq ipc PAIR", "zeromq ipc PUSH/PULL"]
+    queue_p50 = value("multiproc Queue", 8, "rtt_p50_ns")
+    queue_p99 = value("multiproc Queue", 8, "rtt_p99_ns")
+    queue_rate = value("multiproc Queue", 8, "msgs_per_s")
+    rows = []
+
+    def goal(text, ratio, limit, higher_is_better):
+        if ratio is None:
+            rows.append(f"| {text} | not measured | |")
+            return
+        met = ratio >= limit if higher_is_better else ratio <= limit
+        rows.append(f"| {text} | {ratio:.2f} | {'met' if met else 'NOT met'} |")
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    goal("Queue p50 at 8 B / iceoryx p50 (<= 1)", ratio(queue_p50, value("iceoryx", 8, "rtt_p50_ns")), 1, False)
+    goal("faster ZeroMQ ipc p50 at 8 B / Queue p50 (>= 5)", ratio(best(zeromq, 8, "rtt_p50_ns", min), queue_p50), 5, True)
+    goal("Queue p99 / p50 at 8 B (<= 2)", ratio(queue_p99, queue_p50), 2, False)
+    goal("Queue msgs/s at 8 B / Boost message_queue (>= 5)",
+         ratio(queue_rate, value("boost message_queue", 8, "msgs_per_s")), 5, True)
+    goal("Queue msgs/s at 8 B / faster ZeroMQ ipc (>= 3)", ratio(queue_rate, best(zeromq, 8, "msgs_per_s", max)), 3, True)
+    loan = "multiproc SpscRing loan"
+    for payload, name in [(1048576, "1 MiB"), (4194304, "4 MiB")]:
+        goal(f"loan p50 at {name} / iceoryx p50 at {name} (<= 1.5)",
+             ratio(value(loan, payload, "rtt_p50_ns"), value("iceoryx", payload, "rtt_p50_ns")), 1.5, False)
+        goal(f"loan p50 at {name} / loan p50 at 64 B (<= 2)",
+             ratio(value(loan, payload, "rtt_p50_ns"), value(loan, 64, "rtt_p50_ns")), 2, False)
+    return "\n".join(["**The issue's goals (ratios of this run's medians)**", "", "| goal | ratio | |", "|---|---|---|"] + rows) + "\n"
 
 
 def plot(summary, directory):
@@ -165,7 +212,7 @@ def main():
         json.dump({"environment": environment, "runs": raw}, f, indent=1)
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    table = markdown(summary, spread, environment)
+    table = markdown(summary, spread, environment) + "\n" + goals(summary)
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write(table + "\n")
     plot(summary, args.out)
