@@ -80,23 +80,25 @@ class SpscRing {
 
   // Producer only. False when full (or while this handle has a loan open).
   [[nodiscard]] bool try_push(const T& value) noexcept {
-    const std::optional<std::uint64_t> position = free_position();
-    if (!position || loan_open_) {
+    auto write_pos = detail::shared_atomic(control_->write_pos);
+    const std::uint64_t position = write_pos.load(std::memory_order_relaxed);  // we are its only writer
+    if (position - cached_read_pos_ >= capacity() && !has_room(position)) {
       return false;
     }
-    slots_[*position & mask_] = value;
-    detail::shared_atomic(control_->write_pos).store(*position + 1, std::memory_order_release);
+    slots_[position & mask_] = value;
+    write_pos.store(position + 1, std::memory_order_release);
     return true;
   }
 
   // Consumer only. Empty when there is nothing to take (or while this handle has a view open).
   [[nodiscard]] std::optional<T> try_pop() noexcept {
-    const std::optional<std::uint64_t> position = published_position();
-    if (!position || view_open_) {
+    auto read_pos = detail::shared_atomic(control_->read_pos);
+    const std::uint64_t position = read_pos.load(std::memory_order_relaxed);  // we are its only writer
+    if (position >= cached_write_pos_ && !has_message(position)) {
       return std::nullopt;
     }
-    T value = slots_[*position & mask_];
-    detail::shared_atomic(control_->read_pos).store(*position + 1, std::memory_order_release);
+    T value = slots_[position & mask_];
+    read_pos.store(position + 1, std::memory_order_release);
     return value;
   }
 
@@ -106,11 +108,12 @@ class SpscRing {
     if (loan_open_) {
       throw ValueError("multiproc::SpscRing: try_loan() while this handle's previous loan is still open");
     }
-    const std::optional<std::uint64_t> position = free_position();
-    if (!position) {
+    // relaxed: we are write_pos's only writer.
+    const std::uint64_t position = detail::shared_atomic(control_->write_pos).load(std::memory_order_relaxed);
+    if (position - cached_read_pos_ >= capacity() && !has_room(position)) {
       return Loan();
     }
-    return Loan(*this, *position);
+    return Loan(*this, position);
   }
 
   // Consumer only: the oldest message, read in place; an empty View when there is none.
@@ -119,11 +122,12 @@ class SpscRing {
     if (view_open_) {
       throw ValueError("multiproc::SpscRing: try_take() while this handle's previous view is still open");
     }
-    const std::optional<std::uint64_t> position = published_position();
-    if (!position) {
+    // relaxed: we are read_pos's only writer.
+    const std::uint64_t position = detail::shared_atomic(control_->read_pos).load(std::memory_order_relaxed);
+    if (position >= cached_write_pos_ && !has_message(position)) {
       return View();
     }
-    return View(*this, *position);
+    return View(*this, position);
   }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
@@ -147,29 +151,32 @@ class SpscRing {
     return std::bit_ceil(std::max<std::size_t>(capacity, 1));
   }
 
-  // The position the producer may write next, if the ring has room.
-  [[nodiscard]] std::optional<std::uint64_t> free_position() noexcept {
-    // relaxed: we are write_pos's only writer.
-    const std::uint64_t position = detail::shared_atomic(control_->write_pos).load(std::memory_order_relaxed);
-    if (position - cached_read_pos_ >= capacity()) {
-      cached_read_pos_ = detail::shared_atomic(control_->read_pos).load(std::memory_order_acquire);
-      if (position - cached_read_pos_ >= capacity()) {
-        return std::nullopt;
-      }
+  // The slow paths, taken only when the cached position of the other side says full (empty), or
+  // while a loan (view) is open: opening one sets the cached position so that the fast check
+  // fails, so the fast paths of try_push and try_pop pay nothing for loans.
+  [[nodiscard]] bool has_room(std::uint64_t position) noexcept {
+    if (loan_open_) {
+      return false;
     }
-    return position;
+    cached_read_pos_ = detail::shared_atomic(control_->read_pos).load(std::memory_order_acquire);
+    return position - cached_read_pos_ < capacity();
   }
-  // The position the consumer may read next, if a message is published there.
-  [[nodiscard]] std::optional<std::uint64_t> published_position() noexcept {
-    // relaxed: we are read_pos's only writer.
-    const std::uint64_t position = detail::shared_atomic(control_->read_pos).load(std::memory_order_relaxed);
-    if (position >= cached_write_pos_) {
-      cached_write_pos_ = detail::shared_atomic(control_->write_pos).load(std::memory_order_acquire);
-      if (position >= cached_write_pos_) {
-        return std::nullopt;
-      }
+  [[nodiscard]] bool has_message(std::uint64_t position) noexcept {
+    if (view_open_) {
+      return false;
     }
-    return position;
+    cached_write_pos_ = detail::shared_atomic(control_->write_pos).load(std::memory_order_acquire);
+    return position < cached_write_pos_;
+  }
+  // A cached position may always be set back (the other side's position only grows); these make
+  // the fast checks above fail until the slow path reloads it.
+  void open_loan(std::uint64_t position) noexcept {
+    loan_open_ = true;
+    cached_read_pos_ = position - capacity();
+  }
+  void open_view() noexcept {
+    view_open_ = true;
+    cached_write_pos_ = 0;
   }
 
   SpscRing(const Where& where, std::size_t capacity)
@@ -228,7 +235,7 @@ class SpscRing<T>::Loan {
 
  private:
   friend class SpscRing<T>;
-  Loan(SpscRing& ring, std::uint64_t position) noexcept : ring_(&ring), position_(position) { ring.loan_open_ = true; }
+  Loan(SpscRing& ring, std::uint64_t position) noexcept : ring_(&ring), position_(position) { ring.open_loan(position); }
   void close() noexcept {
     if (ring_ != nullptr) {
       ring_->loan_open_ = false;
@@ -275,7 +282,7 @@ class SpscRing<T>::View {
 
  private:
   friend class SpscRing<T>;
-  View(SpscRing& ring, std::uint64_t position) noexcept : ring_(&ring), position_(position) { ring.view_open_ = true; }
+  View(SpscRing& ring, std::uint64_t position) noexcept : ring_(&ring), position_(position) { ring.open_view(); }
 
   SpscRing* ring_ = nullptr;
   std::uint64_t position_ = 0;
