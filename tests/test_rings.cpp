@@ -1,7 +1,8 @@
 // SpscRing's zero-copy loans and views across real processes: large messages built and read in
 // place, one loan (view) at a time, and the crash rules: a producer killed holding a loan leaves
 // nothing visible; a consumer killed holding a view leaves its message to the next consumer.
-#define BOOST_TEST_MODULE ring_loan
+// And the rings and queues of trivially copyable messages (the slot ring) move like the others.
+#define BOOST_TEST_MODULE rings
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,6 +11,9 @@
 #include <cstdint>
 #include <new>
 #include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include <multiproc/multiproc.hpp>
 
@@ -171,4 +175,37 @@ BOOST_AUTO_TEST_CASE(a_consumer_killed_holding_a_view_leaves_its_message_to_the_
   }
   BOOST_CHECK_EQUAL(test::in_child([&] { return take_one(name, 3); }), 0);
   mp::unlink(name);
+}
+
+BOOST_AUTO_TEST_CASE(slot_rings_and_queues_move_and_keep_working_across_processes) {
+  static_assert(std::is_move_constructible_v<mp::MpmcRing<long>> && std::is_move_assignable_v<mp::MpmcRing<long>>);
+  static_assert(std::is_move_constructible_v<mp::Queue<long>> && std::is_move_assignable_v<mp::Queue<long>>);
+  static_assert(std::is_move_constructible_v<mp::JoinableQueue<long>>);
+  std::vector<mp::Queue<long>> queues;
+  for (int i = 0; i < 4; ++i) queues.emplace_back(4);  // the vector moves them as it grows
+  mp::Queue<long> taken{std::move(queues[3])};         // the moved-from one is destroyed with the vector
+  mp::Queue<long> assigned{2};
+  assigned = std::move(queues[2]);
+  std::vector<mp::MpmcRing<long>> rings;
+  for (int i = 0; i < 3; ++i) rings.emplace_back(8);
+  mp::MpmcRing<long> ring{std::move(rings[1])};
+  mp::JoinableQueue<long> first{4};
+  mp::JoinableQueue<long> joinable{std::move(first)};
+  BOOST_CHECK_EQUAL(test::in_child([&] {
+                      taken.put(1);
+                      assigned.put(2);
+                      queues[0].put(3);
+                      joinable.put(4);
+                      return ring.try_push(5) ? 0 : 2;
+                    }),
+                    0);
+  BOOST_CHECK_EQUAL(taken.get(), 1);
+  BOOST_CHECK_EQUAL(assigned.get(), 2);
+  BOOST_CHECK_EQUAL(assigned.capacity(), 4u);
+  BOOST_CHECK_EQUAL(queues[0].get(), 3);
+  BOOST_CHECK_EQUAL(joinable.get(), 4);
+  joinable.task_done();
+  joinable.join();
+  BOOST_CHECK_EQUAL(ring.try_pop().value_or(0), 5);
+  BOOST_CHECK(!ring.try_pop());
 }
