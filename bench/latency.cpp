@@ -565,17 +565,20 @@ struct Outcome {
 
 struct Plan {
   std::uint64_t samples, warmup;
+  double sampling_seconds;  // a run stops sampling after this long, with the samples it has
   double throughput_seconds;
 };
 
 // 10^5 round trips per run up to 1 KiB; fewer for big payloads, so that the whole report (5 rounds
 // of every system) stays near 10 minutes: a round trip of a copying peer at 4 MiB takes milliseconds.
+// A run also stops sampling after 2 s (and warming up after 0.5 s) (on a loaded machine a blocking system's round trip can take
+// hundreds of microseconds); the JSON says how many samples each run took.
 Plan plan_for(std::size_t payload, double scale) {
   const auto scaled = [scale](double n) { return static_cast<std::uint64_t>(std::max(50.0, n * scale)); };
-  if (payload <= 1024) return {scaled(100000), scaled(10000), 0.25};
-  if (payload <= 65536) return {scaled(10000), scaled(1000), 0.25};
-  if (payload <= 1048576) return {scaled(1000), scaled(100), 0.25};
-  return {scaled(200), scaled(20), 0.25};
+  if (payload <= 1024) return {scaled(100000), scaled(10000), 2.0, 0.25};
+  if (payload <= 65536) return {scaled(10000), scaled(1000), 2.0, 0.25};
+  if (payload <= 1048576) return {scaled(1000), scaled(100), 2.0, 0.25};
+  return {scaled(200), scaled(20), 2.0, 0.25};
 }
 
 double percentile(const std::vector<std::uint64_t>& sorted, double q) {
@@ -586,16 +589,19 @@ void ping_side(Link& link, const Plan& plan, Outcome& outcome) {
   bench::pin_to_cpu(0);
   auto end = link.ping_end();
   std::uint64_t sequence = 0;
-  for (std::uint64_t i = 0; i < plan.warmup; ++i, ++sequence) {
+  const auto warm = Clock::now() + std::chrono::milliseconds(500);
+  for (std::uint64_t i = 0; i < plan.warmup && (i % 256 != 0 || Clock::now() < warm); ++i, ++sequence) {
     end->send(sequence);
     if (end->receive() != sequence) throw std::runtime_error("warm-up: a message came back out of order");
   }
-  std::vector<std::uint64_t> rtt(plan.samples);
-  for (auto& sample : rtt) {
+  std::vector<std::uint64_t> rtt;
+  rtt.reserve(plan.samples);
+  const auto give_up = Clock::now() + std::chrono::duration<double>(plan.sampling_seconds);
+  while (rtt.size() < plan.samples && (rtt.size() % 256 != 0 || Clock::now() < give_up)) {
     const auto start = Clock::now();
     end->send(sequence);
     const std::uint64_t back = end->receive();
-    sample = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+    rtt.push_back(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count()));
     if (back != sequence++) throw std::runtime_error("a message came back out of order");
   }
   end->send(stop_sequence);  // the pong side turns to receiving the stream
