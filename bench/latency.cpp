@@ -571,8 +571,8 @@ struct Plan {
 
 // 10^5 round trips per run up to 1 KiB; fewer for big payloads, so that the whole report (5 rounds
 // of every system) stays near 10 minutes: a round trip of a copying peer at 4 MiB takes milliseconds.
-// A run also stops sampling after 2 s (and warming up after 0.5 s) (on a loaded machine a blocking system's round trip can take
-// hundreds of microseconds); the JSON says how many samples each run took.
+// A run also stops sampling after 2 s and warming up after 0.5 s: on a loaded machine a blocking
+// system's round trip can take milliseconds. The JSON says how many samples each run took.
 Plan plan_for(std::size_t payload, double scale) {
   const auto scaled = [scale](double n) { return static_cast<std::uint64_t>(std::max(50.0, n * scale)); };
   if (payload <= 1024) return {scaled(100000), scaled(10000), 2.0, 0.25};
