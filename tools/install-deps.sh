@@ -15,6 +15,9 @@ packages=(
   python3-pytest                   # its tests (tests/python)
   openmpi-bin libopenmpi-dev       # libmultiproc-mpi (the cluster pools) and mpirun for its tests
   python3-mpi4py                   # mpi4py.futures, which bench/compare_mpi4py.py measures against
+  libiceoryx-posh-dev iceoryx      # the peers of bench/latency (bench/report.py): iceoryx 2.0 and its
+  libzmq3-dev cppzmq-dev           #   RouDi daemon (iox-roudi), ZeroMQ; POSIX mq is in libc (librt)
+  python3-matplotlib               # bench/report.py's plots
 )
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

@@ -9,6 +9,19 @@
 // Never blocks and never makes a system call. The capacity is rounded up to a power of two.
 // A producer killed in the middle of try_push leaves nothing half-written visible: the slot only
 // counts once `write_pos` moves past it.
+//
+// Zero-copy for large messages: the producer builds the message in its slot, the consumer reads
+// it there (nothing is copied in or out, so the cost does not grow with sizeof(T)):
+//   if (auto slot = ring.try_loan()) { new (&*slot) Frame{...}; slot.publish(); }
+//   if (auto view = ring.try_take()) use(*view);      // the slot is freed when `view` is dropped
+// One loan (one view) at a time per handle; while it is open, try_push (try_pop) reports no room
+// (nothing) and a second try_loan (try_take) throws ValueError. The handle must outlive, and not
+// be moved under, its open loan or view.
+// Crash rules: a loan is invisible until publish(), so a producer killed holding one leaves
+// nothing visible, and the next producer reuses the slot. A view frees its slot by moving
+// `read_pos` on when it is dropped, so a consumer killed holding a view has not consumed its
+// message: the next consumer that opens the ring takes that same message again (delivered at
+// least once; every other message exactly once) and frees the slot then. No slot stays lost.
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -19,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/error.hpp>
@@ -61,34 +75,59 @@ class SpscRing {
   SpscRing(open_or_create_t how, std::string_view name, std::size_t capacity)
       : SpscRing(Where(how, name), capacity) {}
 
-  // Producer only. False when full.
+  class Loan;
+  class View;
+
+  // Producer only. False when full (or while this handle has a loan open).
   [[nodiscard]] bool try_push(const T& value) noexcept {
     auto write_pos = detail::shared_atomic(control_->write_pos);
     const std::uint64_t position = write_pos.load(std::memory_order_relaxed);  // we are its only writer
-    if (position - cached_read_pos_ >= capacity()) {
-      cached_read_pos_ = detail::shared_atomic(control_->read_pos).load(std::memory_order_acquire);
-      if (position - cached_read_pos_ >= capacity()) {
-        return false;
-      }
+    if (position - cached_read_pos_ >= capacity() && !has_room(position)) {
+      return false;
     }
     slots_[position & mask_] = value;
     write_pos.store(position + 1, std::memory_order_release);
     return true;
   }
 
-  // Consumer only. Empty when there is nothing to take.
+  // Consumer only. Empty when there is nothing to take (or while this handle has a view open).
   [[nodiscard]] std::optional<T> try_pop() noexcept {
     auto read_pos = detail::shared_atomic(control_->read_pos);
     const std::uint64_t position = read_pos.load(std::memory_order_relaxed);  // we are its only writer
-    if (position >= cached_write_pos_) {
-      cached_write_pos_ = detail::shared_atomic(control_->write_pos).load(std::memory_order_acquire);
-      if (position >= cached_write_pos_) {
-        return std::nullopt;
-      }
+    if (position >= cached_write_pos_ && !has_message(position)) {
+      return std::nullopt;
     }
     T value = slots_[position & mask_];
     read_pos.store(position + 1, std::memory_order_release);
     return value;
+  }
+
+  // Producer only: the next free slot, to build a message in place; an empty Loan when full.
+  // Throws ValueError if this handle already has a loan open.
+  [[nodiscard]] Loan try_loan() {
+    if (loan_open_) {
+      throw ValueError("multiproc::SpscRing: try_loan() while this handle's previous loan is still open");
+    }
+    // relaxed: we are write_pos's only writer.
+    const std::uint64_t position = detail::shared_atomic(control_->write_pos).load(std::memory_order_relaxed);
+    if (position - cached_read_pos_ >= capacity() && !has_room(position)) {
+      return Loan();
+    }
+    return Loan(*this, position);
+  }
+
+  // Consumer only: the oldest message, read in place; an empty View when there is none.
+  // Throws ValueError if this handle already has a view open.
+  [[nodiscard]] View try_take() {
+    if (view_open_) {
+      throw ValueError("multiproc::SpscRing: try_take() while this handle's previous view is still open");
+    }
+    // relaxed: we are read_pos's only writer.
+    const std::uint64_t position = detail::shared_atomic(control_->read_pos).load(std::memory_order_relaxed);
+    if (position >= cached_write_pos_ && !has_message(position)) {
+      return View();
+    }
+    return View(*this, position);
   }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
@@ -112,6 +151,34 @@ class SpscRing {
     return std::bit_ceil(std::max<std::size_t>(capacity, 1));
   }
 
+  // The slow paths, taken only when the cached position of the other side says full (empty), or
+  // while a loan (view) is open: opening one sets the cached position so that the fast check
+  // fails, so the fast paths of try_push and try_pop pay nothing for loans.
+  [[nodiscard]] bool has_room(std::uint64_t position) noexcept {
+    if (loan_open_) {
+      return false;
+    }
+    cached_read_pos_ = detail::shared_atomic(control_->read_pos).load(std::memory_order_acquire);
+    return position - cached_read_pos_ < capacity();
+  }
+  [[nodiscard]] bool has_message(std::uint64_t position) noexcept {
+    if (view_open_) {
+      return false;
+    }
+    cached_write_pos_ = detail::shared_atomic(control_->write_pos).load(std::memory_order_acquire);
+    return position < cached_write_pos_;
+  }
+  // A cached position may always be set back (the other side's position only grows); these make
+  // the fast checks above fail until the slow path reloads it.
+  void open_loan(std::uint64_t position) noexcept {
+    loan_open_ = true;
+    cached_read_pos_ = position - capacity();
+  }
+  void open_view() noexcept {
+    view_open_ = true;
+    cached_write_pos_ = 0;
+  }
+
   SpscRing(const Where& where, std::size_t capacity)
       : segment_(where,
                  {ObjectKind::spsc_ring, fingerprint_of<T>(), sizeof(SpscControl), alignof(SpscControl),
@@ -131,6 +198,94 @@ class SpscRing {
   std::size_t mask_;                // capacity - 1, from the segment's (checked) element count
   std::uint64_t cached_read_pos_ = 0;   // producer's last reading of control_->read_pos
   std::uint64_t cached_write_pos_ = 0;  // consumer's last reading of control_->write_pos
+  bool loan_open_ = false;              // the producer holds a Loan of the slot at write_pos
+  bool view_open_ = false;              // the consumer holds a View of the slot at read_pos
+};
+
+// A slot lent to the producer: write the message through it, then publish() it. Dropped unpublished,
+// it leaves nothing visible. Move-only; empty (false) when try_loan found the ring full.
+template <class T>
+class SpscRing<T>::Loan {
+ public:
+  Loan() noexcept = default;
+  Loan(Loan&& other) noexcept : ring_(std::exchange(other.ring_, nullptr)), position_(other.position_) {}
+  Loan& operator=(Loan&& other) noexcept {
+    if (this != &other) {
+      close();
+      ring_ = std::exchange(other.ring_, nullptr);
+      position_ = other.position_;
+    }
+    return *this;
+  }
+  Loan(const Loan&) = delete;
+  Loan& operator=(const Loan&) = delete;
+  ~Loan() { close(); }
+
+  [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
+  // The slot's storage (holding whatever was there before: construct or assign the message).
+  [[nodiscard]] T& operator*() const noexcept { return ring_->slots_[position_ & ring_->mask_]; }
+  [[nodiscard]] T* operator->() const noexcept { return &**this; }
+
+  // Makes the message visible to the consumer; the Loan is empty afterwards.
+  void publish() noexcept {
+    // release: the message's bytes are visible before the consumer, acquiring write_pos, sees it.
+    detail::shared_atomic(ring_->control_->write_pos).store(position_ + 1, std::memory_order_release);
+    close();
+  }
+
+ private:
+  friend class SpscRing<T>;
+  Loan(SpscRing& ring, std::uint64_t position) noexcept : ring_(&ring), position_(position) { ring.open_loan(position); }
+  void close() noexcept {
+    if (ring_ != nullptr) {
+      ring_->loan_open_ = false;
+      ring_ = nullptr;
+    }
+  }
+
+  SpscRing* ring_ = nullptr;
+  std::uint64_t position_ = 0;
+};
+
+// The consumer's view of the oldest message, read in place; dropping it frees the slot. Move-only;
+// empty (false) when try_take found nothing.
+template <class T>
+class SpscRing<T>::View {
+ public:
+  View() noexcept = default;
+  View(View&& other) noexcept : ring_(std::exchange(other.ring_, nullptr)), position_(other.position_) {}
+  View& operator=(View&& other) noexcept {
+    if (this != &other) {
+      release();
+      ring_ = std::exchange(other.ring_, nullptr);
+      position_ = other.position_;
+    }
+    return *this;
+  }
+  View(const View&) = delete;
+  View& operator=(const View&) = delete;
+  ~View() { release(); }
+
+  [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
+  [[nodiscard]] const T& operator*() const noexcept { return ring_->slots_[position_ & ring_->mask_]; }
+  [[nodiscard]] const T* operator->() const noexcept { return &**this; }
+
+  // Frees the slot for the producer now (the destructor does it otherwise); the View is empty afterwards.
+  void release() noexcept {
+    if (ring_ != nullptr) {
+      // release: our reads of the slot are done before the producer, acquiring read_pos, reuses it.
+      detail::shared_atomic(ring_->control_->read_pos).store(position_ + 1, std::memory_order_release);
+      ring_->view_open_ = false;
+      ring_ = nullptr;
+    }
+  }
+
+ private:
+  friend class SpscRing<T>;
+  View(SpscRing& ring, std::uint64_t position) noexcept : ring_(&ring), position_(position) { ring.open_view(); }
+
+  SpscRing* ring_ = nullptr;
+  std::uint64_t position_ = 0;
 };
 
 }  // namespace multiproc

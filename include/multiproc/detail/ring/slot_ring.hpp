@@ -10,6 +10,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <multiproc/detail/os/liveness.hpp>
 #include <multiproc/detail/os/shared_layout.hpp>
@@ -106,6 +107,28 @@ class SlotRing {
  public:
   SlotRing(SlotRingControl* control, Slot<T>* slots, std::size_t capacity) noexcept
       : control_(control), slots_(slots), mask_(capacity - 1), lap_shift_(static_cast<unsigned>(std::countr_zero(capacity))) {}
+  // A view moves with the segment that holds it (whose mapping does not move); the suspect notes
+  // are process-local hints and travel along. The moved-from view points nowhere and may only be
+  // destroyed or assigned to.
+  SlotRing(SlotRing&& other) noexcept
+      : control_(std::exchange(other.control_, nullptr)),
+        slots_(std::exchange(other.slots_, nullptr)),
+        mask_(other.mask_),
+        lap_shift_(other.lap_shift_),
+        suspect_state_(other.suspect_state_.load(std::memory_order_relaxed)),
+        suspect_since_(other.suspect_since_.load(std::memory_order_relaxed)) {}
+  SlotRing& operator=(SlotRing&& other) noexcept {
+    control_ = std::exchange(other.control_, nullptr);
+    slots_ = std::exchange(other.slots_, nullptr);
+    mask_ = other.mask_;
+    lap_shift_ = other.lap_shift_;
+    suspect_state_.store(other.suspect_state_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    suspect_since_.store(other.suspect_since_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return *this;
+  }
+  SlotRing(const SlotRing&) = delete;
+  SlotRing& operator=(const SlotRing&) = delete;
+  ~SlotRing() = default;
 
   // False when full.
   [[nodiscard]] bool try_push(const T& value) noexcept {
