@@ -57,8 +57,10 @@ PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtask
   }
   const int count = processes > 0 ? processes : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   workers_.resize(static_cast<std::size_t>(count));
+  // Pages on touch: each worker's two 8 MiB rings are mostly never written, and reserving them all
+  // up front would take 16 MiB of memory per worker.
   channels_ = Segment(Segment::Layout{ObjectKind::pool_channels, fingerprint_of<WorkerChannel>(), sizeof(ChannelBoard),
-                                      alignof(ChannelBoard), workers_.size()},
+                                      alignof(ChannelBoard), workers_.size(), Segment::Layout::Pages::on_touch},
                       [](Segment&) {});  // a fresh anonymous mapping is all zeros: empty rings, quiet doorbells
   try {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
