@@ -40,7 +40,7 @@ run_suite() {
 run_suite "$build" -- -- || status=1
 # Not under the sanitizers: `packaging` links unsanitized programs against the library, and
 # `fallback` runs the tests under valgrind, which cannot host AddressSanitizer.
-run_suite "$sanitized" -Db_sanitize=address,undefined -Dcpp_args=-fno-sanitize-recover=all -Dbench=false -- -- \
+run_suite "$sanitized" -Db_sanitize=address,undefined -Dcpp_args=-fno-sanitize-recover=all -Dbench=false -Dfault_trials=100 -- -- \
   --no-suite packaging --no-suite fallback || status=1
 # ThreadSanitizer does not follow fork(), so only the threads-of-one-process suite runs under it.
 TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" CXX=clang++ run_suite build-tsan \
