@@ -365,3 +365,21 @@ BOOST_AUTO_TEST_CASE(a_blocking_ping_pong_runs_as_pid_1) {
   }
   BOOST_TEST(code == 0);
 }
+
+// Issue 13.9: unlinking another user's object used to return false ("did not exist").
+BOOST_AUTO_TEST_CASE(unlinking_another_users_object_is_a_permission_error) {
+  if (::geteuid() != 0) {
+    report_skip("unlink of another user's object", "needs root to make an object owned by another user");
+    return;
+  }
+  const auto name = test::unique_name("not-yours");
+  mp::ScopedUnlink cleanup{name};
+  mp::Event event{mp::create.with_mode(0644), name};
+  const int code = test::in_child([&] {
+    if (::setuid(65534) != 0) return 2;
+    const int err = error_of([&] { (void)mp::unlink(name); });
+    return err == EPERM || err == EACCES ? 0 : 3;
+  });
+  BOOST_TEST(code == 0);
+  BOOST_TEST(exists(mp::shm_file_name(name)));
+}
