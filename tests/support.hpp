@@ -6,10 +6,12 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -138,6 +140,23 @@ struct RawSegment {
   static constexpr std::size_t page = 4096;
   void* base;
 };
+
+// Runs a shell command; its exit status (-1 if a signal ended it) and stdout+stderr together.
+struct CommandRun {
+  int status;
+  std::string output;
+};
+inline CommandRun run_command(const std::string& command) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  BOOST_REQUIRE(pipe != nullptr);
+  std::string output;
+  char buffer[4096];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
+    output.append(buffer, n);
+  }
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
 
 struct NoLeftoverSegments {
   NoLeftoverSegments() { name_prefix(); }

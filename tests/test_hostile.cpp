@@ -52,22 +52,8 @@ std::optional<mp::SegmentInfo> listed_file(const std::string& file) {
   return std::nullopt;
 }
 
-struct ToolRun {
-  int status;
-  std::string output;
-};
-
-ToolRun run_command(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  BOOST_REQUIRE(pipe != nullptr);
-  std::string output;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
-    output.append(buffer, n);
-  }
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using ToolRun = test::CommandRun;
+using test::run_command;
 
 std::string tool() {
   const char* path = std::getenv("MULTIPROC_TOOL");

@@ -63,23 +63,12 @@ void create_in_dead_child(const std::string& name, Args... args) {
                       0);
 }
 
-struct ToolRun {
-  int status;
-  std::string output;  // stdout and stderr together
-};
+using ToolRun = test::CommandRun;
 
 ToolRun run_tool(const std::string& arguments) {
   const char* tool = std::getenv("MULTIPROC_TOOL");
   BOOST_REQUIRE_MESSAGE(tool != nullptr, "MULTIPROC_TOOL must name the multiproc binary");
-  FILE* pipe = ::popen((std::string(tool) + " " + arguments + " 2>&1").c_str(), "r");
-  BOOST_REQUIRE(pipe != nullptr);
-  std::string output;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
-    output.append(buffer, n);
-  }
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return test::run_command(std::string(tool) + " " + arguments);
 }
 
 json tool_json(const std::string& arguments) {
