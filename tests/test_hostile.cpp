@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,9 +19,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include <multiproc/multiproc.hpp>
 
@@ -368,4 +373,152 @@ BOOST_AUTO_TEST_CASE(unlinking_another_users_object_is_a_permission_error) {
   });
   BOOST_TEST(code == 0);
   BOOST_TEST(exists(mp::shm_file_name(name)));
+}
+
+// Issue 13.9: capacities no ring can have used to pass silently (SpscRing{SIZE_MAX} got capacity
+// 1) or with a misleading reason (Queue<long>{SIZE_MAX}: "not a power of two").
+BOOST_AUTO_TEST_CASE(capacities_no_ring_can_have_are_value_errors_and_leave_no_name) {
+  constexpr std::size_t too_many[] = {std::numeric_limits<std::size_t>::max(),
+                                      std::numeric_limits<std::size_t>::max() / 2 + 1,
+                                      std::size_t{1} << 62};
+  for (const std::size_t capacity : too_many) {
+    BOOST_TEST_CONTEXT("capacity " << capacity) {
+      const auto name = test::unique_name("too-many");
+      BOOST_CHECK_THROW(mp::SpscRing<long>{capacity}, mp::ValueError);
+      BOOST_CHECK_THROW((mp::SpscRing<long>{mp::create, name, capacity}), mp::ValueError);
+      BOOST_CHECK_THROW(mp::MpmcRing<long>{capacity}, mp::ValueError);
+      BOOST_CHECK_THROW((mp::MpmcRing<long>{mp::create, name, capacity}), mp::ValueError);
+      BOOST_CHECK_THROW(mp::Queue<long>{capacity}, mp::ValueError);
+      BOOST_CHECK_THROW((mp::Queue<long>{mp::create, name, capacity}), mp::ValueError);
+      BOOST_CHECK_THROW(mp::JoinableQueue<long>{capacity}, mp::ValueError);
+      BOOST_TEST(!exists(mp::shm_file_name(name)));
+    }
+  }
+}
+
+namespace {
+
+// A message of two pages. The stopped producer protects the second page of its copy before some
+// puts, so the put's copy into the slot it has claimed faults half way; the fault handler stops the
+// producer with SIGSTOP right there and, once continued, unprotects the page and lets the copy
+// finish. A stop exactly inside the claim window, every time.
+constexpr std::size_t page_bytes = 4096;
+struct Frame {
+  long producer;
+  long seq;
+  std::array<unsigned char, 2 * page_bytes - 2 * sizeof(long)> payload;
+};
+static_assert(sizeof(Frame) == 2 * page_bytes);
+
+unsigned char stamp(long producer, long seq) { return static_cast<unsigned char>(producer * 31 + seq); }
+
+void* trapped_page = nullptr;  // in the stopped producer: the page its next put faults on
+
+void stop_inside_the_copy(int /*signal*/) {
+  ::raise(SIGSTOP);
+  ::mprotect(trapped_page, page_bytes, PROT_READ | PROT_WRITE);
+}
+
+// Shared by the test and its two producers (an anonymous shared mapping, made before the forks).
+struct ProducerTally {
+  std::array<std::atomic<long>, 2> puts_done;  // producer i's completed puts; written by it, read by the test
+  std::atomic<bool> finish;                    // set by the test; producers stop putting
+};
+
+}  // namespace
+
+// Issue 13.10: a producer stopped (not killed) after claiming a slot of a slot queue holds the
+// consumers back once they reach that slot, and only until it runs again: every get(timeout)
+// keeps its timeout meanwhile, and when the producer is continued every message arrives, once, in
+// each producer's order. Producer 0 stops itself inside its copy on three of its puts; producer 1
+// keeps putting, so a get that times out while one of producer 1's messages was already in the
+// queue shows the hold.
+BOOST_AUTO_TEST_CASE(a_stopped_producer_holds_consumers_back_only_until_it_runs_again) {
+  void* shared = ::mmap(nullptr, sizeof(ProducerTally), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  BOOST_REQUIRE(shared != MAP_FAILED);
+  auto* tally = new (shared) ProducerTally{};
+  constexpr std::array<long, 3> stopping_puts{20, 60, 100};
+  mp::Queue<Frame> queue{4};
+  const auto produce = [&](long id, std::chrono::microseconds pause) {
+    void* memory = ::mmap(nullptr, sizeof(Frame), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) return 2;
+    auto* frame = new (memory) Frame{};
+    trapped_page = static_cast<char*>(memory) + page_bytes;
+    for (long seq = 0;; ++seq) {
+      frame->producer = id;
+      frame->seq = seq;
+      frame->payload.front() = frame->payload.back() = stamp(id, seq);
+      if (id == 0 && std::ranges::find(stopping_puts, seq) != stopping_puts.end()) {
+        ::mprotect(trapped_page, page_bytes, PROT_NONE);
+      }
+      while (true) {
+        if (tally->finish.load()) return 0;
+        try {
+          queue.put(*frame, 50ms);
+          break;
+        } catch (const mp::Full&) {
+        }
+      }
+      tally->puts_done[id].store(seq + 1);
+      std::this_thread::sleep_for(pause);
+    }
+  };
+  mp::Process stopped{[&] {
+    struct sigaction action{};
+    action.sa_handler = stop_inside_the_copy;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGSEGV, &action, nullptr);
+    return produce(0, 100us);
+  }};
+  mp::Process steady{[&] { return produce(1, 2ms); }};
+  stopped.set_daemon(true);  // a failed check ends the test early: the producers must not outlive it
+  steady.set_daemon(true);
+  stopped.start();
+  steady.start();
+
+  ::alarm(120);  // a get that ignored its timeout would hang here: end the test instead
+  Frame frame{};
+  std::array<long, 2> next_seq{0, 0};
+  const auto take = [&](std::chrono::milliseconds timeout) {
+    try {
+      frame = queue.get(timeout);
+    } catch (const mp::Empty&) {
+      return false;
+    }
+    BOOST_REQUIRE(frame.producer == 0 || frame.producer == 1);
+    BOOST_REQUIRE_EQUAL(frame.seq, next_seq[frame.producer]);
+    BOOST_REQUIRE(frame.payload.front() == stamp(frame.producer, frame.seq));
+    BOOST_REQUIRE(frame.payload.back() == stamp(frame.producer, frame.seq));
+    ++next_seq[frame.producer];
+    return true;
+  };
+  int holds = 0;
+  for (std::size_t stop = 0; stop < stopping_puts.size(); ++stop) {
+    siginfo_t info{};
+    do {  // take messages until the producer has stopped itself
+      (void)take(1ms);
+      BOOST_REQUIRE_EQUAL(::waitid(P_PID, static_cast<id_t>(stopped.pid()), &info, WSTOPPED | WNOHANG), 0);
+    } while (info.si_pid == 0);
+    for (int i = 0; i < 200; ++i) {
+      const long steady_put = tally->puts_done[1].load();  // read before the get begins
+      if (!take(20ms) && steady_put > next_seq[1]) {
+        ++holds;  // that message was in the queue all along, behind the stopped producer's slot
+        break;
+      }
+    }
+    BOOST_REQUIRE_EQUAL(::kill(stopped.pid(), SIGCONT), 0);
+  }
+  tally->finish.store(true);
+  BOOST_REQUIRE(stopped.join(30s));
+  BOOST_REQUIRE(steady.join(30s));
+  while (take(100ms)) {
+  }
+  ::alarm(0);
+  BOOST_TEST(stopped.exitcode().value_or(-1) == 0);
+  BOOST_TEST(steady.exitcode().value_or(-1) == 0);
+  BOOST_TEST(holds == static_cast<int>(stopping_puts.size()));
+  BOOST_TEST(next_seq[0] > stopping_puts.back());
+  BOOST_TEST(next_seq[0] == tally->puts_done[0].load());
+  BOOST_TEST(next_seq[1] == tally->puts_done[1].load());
+  ::munmap(shared, sizeof(ProducerTally));
 }
