@@ -178,6 +178,48 @@ class SpscRing {
     view_open_ = true;
     cached_write_pos_ = 0;
   }
+  // How a Loan and a View end (dropped, overwritten, published or released).
+  void end_loan(std::uint64_t /*position*/) noexcept { loan_open_ = false; }
+  void free_slot(std::uint64_t position) noexcept {
+    // release: our reads of the slot are done before the producer, acquiring read_pos, reuses it.
+    detail::shared_atomic(control_->read_pos).store(position + 1, std::memory_order_release);
+    view_open_ = false;
+  }
+
+  // What Loan and View share: a move-only hold on the slot at `position_` of `ring_` (none when
+  // empty), ended by `End` when it is dropped or overwritten, or by the owner's end().
+  template <void (SpscRing::*End)(std::uint64_t) noexcept>
+  class SlotHold {
+   public:
+    SlotHold(SlotHold&& other) noexcept : ring_(std::exchange(other.ring_, nullptr)), position_(other.position_) {}
+    SlotHold& operator=(SlotHold&& other) noexcept {
+      if (this != &other) {
+        end();
+        ring_ = std::exchange(other.ring_, nullptr);
+        position_ = other.position_;
+      }
+      return *this;
+    }
+    SlotHold(const SlotHold&) = delete;
+    SlotHold& operator=(const SlotHold&) = delete;
+    ~SlotHold() { end(); }
+
+    [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
+
+   protected:
+    SlotHold() noexcept = default;
+    SlotHold(SpscRing& ring, std::uint64_t position) noexcept : ring_(&ring), position_(position) {}
+    [[nodiscard]] T& slot() const noexcept { return ring_->slots_[position_ & ring_->mask_]; }
+    void end() noexcept {
+      if (ring_ != nullptr) {
+        (ring_->*End)(position_);
+        ring_ = nullptr;
+      }
+    }
+
+    SpscRing* ring_ = nullptr;
+    std::uint64_t position_ = 0;
+  };
 
   SpscRing(const Where& where, std::size_t capacity)
       : segment_(where,
@@ -205,87 +247,42 @@ class SpscRing {
 // A slot lent to the producer: write the message through it, then publish() it. Dropped unpublished,
 // it leaves nothing visible. Move-only; empty (false) when try_loan found the ring full.
 template <class T>
-class SpscRing<T>::Loan {
+class SpscRing<T>::Loan : public SpscRing<T>::template SlotHold<&SpscRing<T>::end_loan> {
  public:
   Loan() noexcept = default;
-  Loan(Loan&& other) noexcept : ring_(std::exchange(other.ring_, nullptr)), position_(other.position_) {}
-  Loan& operator=(Loan&& other) noexcept {
-    if (this != &other) {
-      close();
-      ring_ = std::exchange(other.ring_, nullptr);
-      position_ = other.position_;
-    }
-    return *this;
-  }
-  Loan(const Loan&) = delete;
-  Loan& operator=(const Loan&) = delete;
-  ~Loan() { close(); }
 
-  [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
   // The slot's storage (holding whatever was there before: construct or assign the message).
-  [[nodiscard]] T& operator*() const noexcept { return ring_->slots_[position_ & ring_->mask_]; }
+  [[nodiscard]] T& operator*() const noexcept { return this->slot(); }
   [[nodiscard]] T* operator->() const noexcept { return &**this; }
 
   // Makes the message visible to the consumer; the Loan is empty afterwards.
   void publish() noexcept {
     // release: the message's bytes are visible before the consumer, acquiring write_pos, sees it.
-    detail::shared_atomic(ring_->control_->write_pos).store(position_ + 1, std::memory_order_release);
-    close();
+    detail::shared_atomic(this->ring_->control_->write_pos).store(this->position_ + 1, std::memory_order_release);
+    this->end();
   }
 
  private:
   friend class SpscRing<T>;
-  Loan(SpscRing& ring, std::uint64_t position) noexcept : ring_(&ring), position_(position) { ring.open_loan(position); }
-  void close() noexcept {
-    if (ring_ != nullptr) {
-      ring_->loan_open_ = false;
-      ring_ = nullptr;
-    }
-  }
-
-  SpscRing* ring_ = nullptr;
-  std::uint64_t position_ = 0;
+  Loan(SpscRing& ring, std::uint64_t position) noexcept : Loan::SlotHold(ring, position) { ring.open_loan(position); }
 };
 
 // The consumer's view of the oldest message, read in place; dropping it frees the slot. Move-only;
 // empty (false) when try_take found nothing.
 template <class T>
-class SpscRing<T>::View {
+class SpscRing<T>::View : public SpscRing<T>::template SlotHold<&SpscRing<T>::free_slot> {
  public:
   View() noexcept = default;
-  View(View&& other) noexcept : ring_(std::exchange(other.ring_, nullptr)), position_(other.position_) {}
-  View& operator=(View&& other) noexcept {
-    if (this != &other) {
-      release();
-      ring_ = std::exchange(other.ring_, nullptr);
-      position_ = other.position_;
-    }
-    return *this;
-  }
-  View(const View&) = delete;
-  View& operator=(const View&) = delete;
-  ~View() { release(); }
 
-  [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
-  [[nodiscard]] const T& operator*() const noexcept { return ring_->slots_[position_ & ring_->mask_]; }
+  [[nodiscard]] const T& operator*() const noexcept { return this->slot(); }
   [[nodiscard]] const T* operator->() const noexcept { return &**this; }
 
   // Frees the slot for the producer now (the destructor does it otherwise); the View is empty afterwards.
-  void release() noexcept {
-    if (ring_ != nullptr) {
-      // release: our reads of the slot are done before the producer, acquiring read_pos, reuses it.
-      detail::shared_atomic(ring_->control_->read_pos).store(position_ + 1, std::memory_order_release);
-      ring_->view_open_ = false;
-      ring_ = nullptr;
-    }
-  }
+  void release() noexcept { this->end(); }
 
  private:
   friend class SpscRing<T>;
-  View(SpscRing& ring, std::uint64_t position) noexcept : ring_(&ring), position_(position) { ring.open_view(); }
-
-  SpscRing* ring_ = nullptr;
-  std::uint64_t position_ = 0;
+  View(SpscRing& ring, std::uint64_t position) noexcept : View::SlotHold(ring, position) { ring.open_view(); }
 };
 
 }  // namespace multiproc

@@ -26,35 +26,17 @@ extern "C" {  // glibc 2.36's <sys/pidfd.h> forgets its own extern "C"
 #include <unistd.h>
 
 #include "os/demangle.hpp"
+#include "process/family.hpp"
 
 namespace multiproc {
 
+using detail::end_daemons;
+using detail::Family;
+using detail::family;
+using detail::next_identity;
+using detail::reap_abandoned;
+
 namespace {
-
-// Per-process bookkeeping. A child starts with fresh copies (see run_in_child).
-struct Family {
-  std::string identity;                // "" in the main process, "1" in Process-1, "1:2" below it
-  std::atomic<int> children_named{0};  // for the default names of this process's children
-  Process* current = nullptr;          // the running Process object inside a child
-  Process* parent = nullptr;           // inside a child: fork's copy of the parent's own object
-  bool is_daemon = false;              // this process is a daemon child: it may not start others
-  std::mutex children_mutex;           // guards the lists below; held across fork so a child gets it free
-  std::vector<pid_t> abandoned;        // started children whose Process object was destroyed unjoined
-  std::vector<Process*> running;       // Process objects of started, not yet reaped children
-  std::vector<pid_t> daemons;          // daemon children not yet reaped, with or without an object
-};
-
-// Made when the library is loaded, before any thread exists (a lazily initialised static could be
-// caught mid-initialisation by a fork), and never destroyed: children and atexit code use it.
-Family* const the_family = new Family;
-Family& family() { return *the_family; }
-
-// Python's _identity: "2" for the second child of the main process, "2:1" for the first below it.
-std::string next_identity() {
-  Family& f = family();
-  const std::string number = std::to_string(f.children_named.fetch_add(1, std::memory_order_relaxed) + 1);
-  return f.identity.empty() ? number : f.identity + ":" + number;
-}
 
 // Longest sleep between polls of a child's state, where pidfds are missing.
 constexpr auto pause_cap = std::chrono::milliseconds(10);
@@ -62,46 +44,6 @@ constexpr auto pause_cap = std::chrono::milliseconds(10);
 std::system_error system_error(const std::string& what) {
   return std::system_error(errno, std::generic_category(), "multiproc::Process: " + what);
 }
-
-// Reaps abandoned children that have ended, so fire-and-forget children do not pile up as zombies.
-void reap_abandoned() {
-  Family& f = family();
-  std::scoped_lock guard(f.children_mutex);
-  std::erase_if(f.abandoned, [&f](pid_t pid) {
-    if (::waitpid(pid, nullptr, WNOHANG) == 0) {
-      return false;
-    }
-    std::erase(f.daemons, pid);
-    return true;
-  });
-}
-
-// At normal exit, as Python's _exit_function: SIGTERM to every daemon child still running, then
-// join them; one that is still there after a second is killed, so that exit never hangs.
-void end_daemons() noexcept {
-  Family& f = family();
-  std::vector<pid_t> daemons;
-  {
-    std::scoped_lock guard(f.children_mutex);
-    daemons.swap(f.daemons);
-  }
-  for (const pid_t pid : daemons) {
-    ::kill(pid, SIGTERM);  // unreaped children of ours: their pids cannot have been reused
-  }
-  const auto patience = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  for (const pid_t pid : daemons) {
-    while (::waitpid(pid, nullptr, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() >= patience) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-}
-
-[[maybe_unused]] const bool daemons_ended_at_exit = std::atexit(end_daemons) == 0;
 
 void flush_stdio() {
   std::cout.flush();
@@ -161,37 +103,6 @@ Process& Process::operator=(Process&& other) noexcept {
 
 Process::~Process() { abandon(); }
 
-void Process::take_place_of(Process& other) noexcept {
-  Family& f = family();
-  std::scoped_lock guard(f.children_mutex);
-  std::replace(f.running.begin(), f.running.end(), &other, this);
-}
-
-void Process::forget() noexcept {
-  Family& f = family();
-  std::scoped_lock guard(f.children_mutex);
-  std::erase(f.running, this);
-  std::erase(f.daemons, pid_);
-}
-
-// Also closes the sentinel: the object is going away.
-void Process::abandon() noexcept {
-  if (pid_ != 0 && !exitcode_ && parent_pid_ == ::getpid()) {  // started here, not yet reaped
-    bool reaped = true;  // or reaped elsewhere: nothing left to do
-    try {
-      reaped = try_reap();
-    } catch (...) {
-      forget();
-    }
-    if (!reaped) {
-      Family& f = family();
-      std::scoped_lock guard(f.children_mutex);
-      std::erase(f.running, this);
-      f.abandoned.push_back(pid_);  // a daemon stays in f.daemons
-    }
-  }
-  close_pidfd();
-}
 
 void Process::close_pidfd() noexcept {
   if (pidfd_ >= 0) {
@@ -415,27 +326,6 @@ void Process::terminate() { send(SIGTERM); }
 
 void Process::kill() { send(SIGKILL); }
 
-Process& current_process() {
-  Family& f = family();
-  if (f.current != nullptr) {
-    return *f.current;
-  }
-  return *Process::main_process_;
-}
-
-std::vector<Process*> active_children() {
-  reap_abandoned();
-  std::vector<Process*> started;
-  {
-    Family& f = family();
-    std::scoped_lock guard(f.children_mutex);
-    started = f.running;
-  }
-  std::erase_if(started, [](Process* p) { return !p->is_alive(); });  // reaps, so unlocked here
-  return started;
-}
-
-Process* parent_process() { return family().parent; }
 
 int cpu_count() {
   const long online = ::sysconf(_SC_NPROCESSORS_ONLN);

@@ -1,22 +1,15 @@
 #include <multiproc/segment.hpp>
 
 #include <algorithm>
-#include <atomic>
-#include <cctype>
 #include <chrono>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <fstream>
 #include <system_error>
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <boost/interprocess/exceptions.hpp>
@@ -28,10 +21,20 @@
 
 #include "os/demangle.hpp"
 #include "shm/segment_checks.hpp"
+#include "shm/segment_files.hpp"
 
 namespace bip = boost::interprocess;
 
 namespace multiproc {
+
+using detail::allocate_pages;
+using detail::building_file;
+using detail::hold_shared;
+using detail::link_name;
+using detail::mebibytes;
+using detail::path_of;
+using detail::quoted;
+using detail::throw_errno;
 
 // A named segment: the open object and its mapping. The object's descriptor stays open as long as
 // the mapping: it carries this process's shared flock (see segment.hpp). An anonymous segment: a
@@ -57,8 +60,6 @@ struct Segment::Mapping {
 namespace {
 
 constexpr std::size_t cache_line = 64;
-
-std::string quoted(std::string_view name) { return "\"" + std::string(name) + "\""; }
 
 std::size_t align_up(std::size_t offset, std::size_t alignment) {
   return (offset + alignment - 1) / alignment * alignment;
@@ -159,112 +160,7 @@ void check_header(const SegmentHeader& h, std::size_t actual, const Segment::Lay
 }
 
 
-// ---- Making and finding the files of named segments -------------------------------------------
-
-std::string path_of(std::string_view file) { return std::string(detail::shm_dir) + "/" + std::string(file); }
-
 int descriptor_of(const bip::shared_memory_object& object) { return object.get_mapping_handle().handle; }
-
-[[noreturn]] void throw_errno(int err, const std::string& what) { throw std::system_error(err, std::generic_category(), what); }
-
-std::string mebibytes(std::uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return text;
-}
-
-// Free space on the file system of `path`, or empty if it cannot be read.
-std::optional<std::uint64_t> free_bytes(const char* path) {
-  struct statvfs fs {};
-  if (::statvfs(path, &fs) != 0) {
-    return std::nullopt;
-  }
-  return std::uint64_t{fs.f_bavail} * fs.f_frsize;
-}
-
-// The memory the system could still give (MemAvailable plus free swap, from /proc/meminfo).
-std::optional<std::uint64_t> available_memory() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::uint64_t total_kib = 0;
-  int found = 0;
-  for (std::string key; meminfo >> key;) {
-    std::uint64_t kib = 0;
-    meminfo >> kib;
-    if (key == "MemAvailable:" || key == "SwapFree:") {
-      total_kib += kib;
-      ++found;
-    }
-    meminfo.ignore(64, '\n');
-  }
-  return found > 0 ? std::optional<std::uint64_t>(total_kib * 1024) : std::nullopt;
-}
-
-// Allocates every page of the file `fd` now (posix_fallocate), so that running out of shared
-// memory is this error, not a SIGBUS at the first write past the end of what tmpfs has. A request
-// beyond what the system has is refused before any page is taken: allocating a huge anonymous
-// object page by page would push the machine into its OOM killer first.
-void allocate_pages(int fd, std::uint64_t bytes, const std::string& what, bool named) {
-  const std::optional<std::uint64_t> room = named ? free_bytes(detail::shm_dir.data()) : available_memory();
-  const std::string where = named ? std::string(detail::shm_dir) : "the system";
-  const auto refuse = [&](int err) {
-    std::string why = what + ": it needs " + mebibytes(bytes) + " of shared memory, and " + where + " has ";
-    why += room ? mebibytes(*room) + " free" : "no more to give";
-    if (named) {
-      why += " (Docker's /dev/shm is 64 MiB unless the container is started with --shm-size)";
-    }
-    throw_errno(err, why);
-  };
-  if (room && bytes > *room) {
-    refuse(named ? ENOSPC : ENOMEM);
-  }
-  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
-  if (rc == ENOSPC || rc == ENOMEM || rc == EFBIG) {
-    refuse(rc);
-  }
-  if (rc != 0 && rc != EOPNOTSUPP) {  // a file system without fallocate: pages come on first touch
-    throw_errno(rc, what + ": cannot allocate its pages");
-  }
-}
-
-// Takes the shared flock that says "in use" (see segment.hpp). Only `multiproc gc` and a create
-// replacing a leftover ever hold the exclusive one, and only for an instant, so this waits little.
-void hold_shared(int fd, const std::string& what) {
-  while (::flock(fd, LOCK_SH) != 0) {
-    if (errno != EINTR) {
-      throw_errno(errno, what + ": cannot lock it");
-    }
-  }
-}
-
-// The name of the file a segment is built in: unique in this process, and no user name's file.
-std::atomic<unsigned> builds_started{0};
-std::string building_file() {
-  return std::string(detail::building_prefix) + std::to_string(::getpid()) + "-" +
-         std::to_string(builds_started.fetch_add(1, std::memory_order_relaxed));
-}
-
-// Removes the file `file` if no process holds it and it never became an object (see
-// never_published). True if it removed it.
-bool remove_if_never_published(const std::string& file) {
-  const int fd = ::open(path_of(file).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    return false;
-  }
-  bool removed = false;
-  struct stat st {};
-  if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    std::uint32_t magic = 0;
-    const bool readable = st.st_size == 0 || ::pread(fd, &magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic);
-    struct stat named {};
-    // Still the file the name points to (not removed and made anew meanwhile).
-    if (readable && detail::never_published(static_cast<std::uint64_t>(st.st_size), magic) &&
-        ::lstat(path_of(file).c_str(), &named) == 0 && named.st_ino == st.st_ino && named.st_dev == st.st_dev) {
-      removed = ::unlink(path_of(file).c_str()) == 0;
-    }
-  }
-  ::close(fd);
-  return removed;
-}
 
 }  // namespace
 
@@ -293,74 +189,6 @@ std::string_view kind_name(std::uint32_t kind) noexcept {
     case ObjectKind::pool_channels: return "Pool channels";
   }
   return "unknown object";
-}
-
-namespace detail {
-
-void validate_name(std::string_view name) {
-  if (name.empty()) {
-    throw InvalidName("multiproc: a shared object's name must not be empty");
-  }
-  if (name.size() > max_name_length) {
-    throw InvalidName("multiproc: name of " + std::to_string(name.size()) + " characters is longer than the " +
-                      std::to_string(max_name_length) + " allowed");
-  }
-  for (const char c : name) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) == 0 && c != '.' && c != '_' && c != '-') {
-      char shown[8];
-      std::snprintf(shown, sizeof shown, std::isprint(byte) != 0 ? "'%c'" : "\\x%02x", byte);
-      throw InvalidName("multiproc: name " + quoted(name) + " contains " + shown +
-                        "; names use only letters, digits, '.', '_' and '-'");
-    }
-  }
-}
-
-std::string header_problem(const SegmentHeader& h, std::uint64_t actual) {
-  if (h.magic != segment_magic) {
-    return never_published(actual, h.magic) ? "it never became an object (its creator died or failed building it)"
-                                            : "it is not a multiproc object";
-  }
-  if (h.layout_version != segment_layout_version) {
-    return "it has layout version " + std::to_string(h.layout_version) + ", this library reads version " +
-           std::to_string(segment_layout_version);
-  }
-  if (h.mapped_bytes != actual) {
-    return "its header says " + std::to_string(h.mapped_bytes) + " bytes but it has " + std::to_string(actual) +
-           " (truncated or corrupt)";
-  }
-  std::uint64_t prefix_end = 0;
-  std::uint64_t element_bytes = 0;
-  std::uint64_t elements_end = 0;
-  if (h.prefix_offset < sizeof(SegmentHeader) || __builtin_add_overflow(h.prefix_offset, h.prefix_bytes, &prefix_end) ||
-      prefix_end > h.elements_offset || __builtin_mul_overflow(h.element_count, h.element_size, &element_bytes) ||
-      __builtin_add_overflow(h.elements_offset, element_bytes, &elements_end) || elements_end > actual ||
-      h.element_align == 0 || (h.element_align & (h.element_align - 1)) != 0 || h.elements_offset % h.element_align != 0) {
-    return "its offsets or element count do not fit its size (corrupt)";
-  }
-  return {};
-}
-
-}  // namespace detail
-
-std::string shm_file_name(std::string_view name) { return "multiproc." + std::string(name); }
-
-bool unlink(std::string_view name) {
-  detail::validate_name(name);
-  if (::shm_unlink(shm_file_name(name).c_str()) == 0) {
-    return true;
-  }
-  if (errno == ENOENT) {
-    return false;
-  }
-  throw_errno(errno, "multiproc: cannot unlink " + quoted(name));
-}
-
-ScopedUnlink::~ScopedUnlink() {
-  try {
-    unlink(name_);
-  } catch (...) {  // a malformed name was never created, nor one we may not remove: nothing to do
-  }
 }
 
 Segment::Segment() noexcept = default;
@@ -451,16 +279,8 @@ Segment::Segment(create_t how, std::string_view name, const Layout& layout, cons
     adopt(std::move(mapping));
     init(*this);
     publish(mapping_->base());
-    // The name appears now, on a complete object; link(2) fails if it is taken, atomically.
-    const std::string file = shm_file_name(name);
-    while (::link(path_of(building).c_str(), path_of(file).c_str()) != 0) {
-      if (errno != EEXIST) {
-        throw_errno(errno, what);
-      }
-      if (!remove_if_never_published(file)) {
-        throw AlreadyExists(what + ": the name is already in use");
-      }
-    }
+    // The name appears now, on a complete object.
+    link_name(building, shm_file_name(name), what);
   } catch (...) {
     mapping_.reset();
     ::unlink(path_of(building).c_str());

@@ -1,5 +1,5 @@
 #pragma once
-// Internal: the checks that both the library's openers and the registry (multiproc ls/inspect)
+// Internal (lib/shm/segment_checks.cpp): the checks that both the library's openers and the registry (multiproc ls/inspect)
 // apply to names and to headers read from shared memory.
 #include <cstdint>
 #include <string>
@@ -8,6 +8,17 @@
 #include <multiproc/segment.hpp>
 
 namespace multiproc::detail {
+
+// A name as messages show it: in double quotes. (Built by appending: GCC 12 gives a false
+// -Wrestrict for "\"" + std::string(name).)
+inline std::string quoted(std::string_view name) {
+  std::string text;
+  text.reserve(name.size() + 2);
+  text += '"';
+  text += name;
+  text += '"';
+  return text;
+}
 
 // Throws InvalidName unless `name` is 1..max_name_length of [A-Za-z0-9._-]: no '/', so a name
 // can never reach outside /dev/shm.
