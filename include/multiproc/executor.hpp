@@ -228,11 +228,11 @@ class MULTIPROC_API ProcessPoolExecutor {
     using Source = detail::InputSource<Ranges...>;
     using R = detail::chunk_result_t<F, typename Source::Input, Source::unpack>;
     pool_.core_->require_accepting("multiproc::ProcessPoolExecutor::map");
-    ResultStream<R> results(pool_.submit_while_alive(), detail::read_chunks(f, options.chunksize, std::forward<Ranges>(ranges)...),
-                            true, std::numeric_limits<std::size_t>::max());
-    results.deadline_ = detail::deadline_after(options.timeout);
-    results.submit_ahead();
-    return results;
+    detail::ChunkStream<R> chunks(pool_.submit_while_alive(),
+                                  detail::read_chunks(f, options.chunksize, std::forward<Ranges>(ranges)...), true,
+                                  std::numeric_limits<std::size_t>::max(), detail::deadline_after(options.timeout));
+    chunks.submit_ahead();
+    return ResultStream<R>(std::move(chunks));
   }
   // No more submissions. wait: block until running and queued calls are done.
   // cancel_futures: queued calls that no worker has started are cancelled.

@@ -44,6 +44,7 @@
 #include <multiproc/detail/pool/map_gather.hpp>
 #include <multiproc/detail/pool/pool_core.hpp>
 #include <multiproc/detail/pool/result_state.hpp>
+#include <multiproc/detail/pool/result_stream.hpp>
 #include <multiproc/detail/pool/task.hpp>
 #include <multiproc/error.hpp>
 
@@ -109,25 +110,24 @@ class ResultStream {
     using value_type = R;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    R operator*() const { return stream_->buffer_.front(); }
+    R operator*() const { return chunks_->front(); }
     iterator& operator++() {
-      stream_->buffer_.pop_front();
-      stream_->fill_buffer();
+      chunks_->advance();
       return *this;
     }
     void operator++(int) { ++*this; }
-    bool operator==(std::default_sentinel_t) const { return stream_->buffer_.empty(); }
+    bool operator==(std::default_sentinel_t) const { return chunks_->empty(); }
 
    private:
     friend class ResultStream;
-    explicit iterator(ResultStream* stream) : stream_(stream) {}
-    ResultStream* stream_ = nullptr;
+    explicit iterator(detail::ChunkStream<R>* chunks) : chunks_(chunks) {}
+    detail::ChunkStream<R>* chunks_ = nullptr;
   };
 
   // Throws the failure of the first chunk that failed (in yield order) when it is reached.
   iterator begin() {
-    fill_buffer();
-    return iterator(this);
+    chunks_.fill();
+    return iterator(&chunks_);
   }
   std::default_sentinel_t end() const noexcept { return {}; }
 
@@ -135,101 +135,8 @@ class ResultStream {
   friend class Pool;
   friend class ProcessPoolExecutor;
   friend struct detail::ResultHandles;
-  // Encodes the next chunk of inputs, or returns nothing at the end of the input.
-  using NextChunk = std::function<std::optional<detail::Call>()>;
-  // Hands a chunk to the pool (PoolCore::submit, or another pool's).
-  using Submit = std::function<void(detail::Call&&, detail::PoolCore::Done&&)>;
-  struct Shared {
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::map<std::size_t, detail::TaskOutcome> finished;  // by chunk number
-    std::deque<std::size_t> finish_order;
-  };
-
-  ResultStream(Submit submit, NextChunk next, bool ordered, std::size_t ahead)
-      : submit_(std::move(submit)), next_(std::move(next)), ordered_(ordered), ahead_(ahead), shared_(std::make_shared<Shared>()) {}
-
-  // Submits chunks until `ahead_` are out or the input ends. What reading the input throws is kept
-  // for when the chunks read before it have been yielded.
-  void submit_ahead() {
-    while (!input_done_ && submitted_ - yielded_ < ahead_) {
-      std::optional<detail::Call> call;
-      try {
-        call = next_();
-      } catch (...) {
-        input_failure_ = std::current_exception();
-      }
-      if (!call) {
-        input_done_ = true;
-        next_ = nullptr;  // lets go of the input range
-        break;
-      }
-      submit_(std::move(*call), [shared = shared_, chunk = submitted_](detail::TaskOutcome&& outcome) {
-        {
-          std::scoped_lock lock(shared->mutex);
-          shared->finished.emplace(chunk, std::move(outcome));
-          shared->finish_order.push_back(chunk);
-        }
-        shared->changed.notify_all();
-      });
-      ++submitted_;
-    }
-  }
-
-  // Submits ahead, then waits for the next chunk to yield and unpacks it.
-  void fill_buffer() {
-    while (buffer_.empty()) {
-      submit_ahead();
-      if (yielded_ == submitted_) {
-        if (input_failure_) {  // everything before it yielded: now the input's own failure
-          std::rethrow_exception(std::exchange(input_failure_, nullptr));
-        }
-        return;  // everything read: the stream ends
-      }
-      detail::TaskOutcome outcome = next_outcome();
-      ++yielded_;
-      if (std::exception_ptr failure = detail::failure_of(outcome)) {
-        std::rethrow_exception(failure);
-      }
-      for (R& value : decode<std::vector<R>>(outcome.payload)) {
-        buffer_.push_back(std::move(value));
-      }
-    }
-  }
-
-  detail::TaskOutcome next_outcome() {
-    std::unique_lock lock(shared_->mutex);
-    std::size_t chunk = 0;
-    const auto arrived = [&] {
-      if (ordered_) {
-        chunk = yielded_;
-        return shared_->finished.contains(chunk);
-      }
-      if (shared_->finish_order.empty()) {
-        return false;
-      }
-      chunk = shared_->finish_order.front();
-      return true;
-    };
-    if (!shared_->changed.wait_until(lock, deadline_, arrived)) {
-      throw Timeout("multiproc: the next result of a map did not arrive within its timeout");
-    }
-    std::erase(shared_->finish_order, chunk);
-    auto node = shared_->finished.extract(chunk);
-    return std::move(node.mapped());
-  }
-
-  Submit submit_;
-  NextChunk next_;
-  bool ordered_;
-  std::size_t ahead_;
-  std::shared_ptr<Shared> shared_;
-  detail::Deadline deadline_ = detail::Deadline::max();  // for every result (Executor::map's timeout)
-  std::size_t submitted_ = 0;
-  std::size_t yielded_ = 0;
-  bool input_done_ = false;
-  std::exception_ptr input_failure_;
-  std::deque<R> buffer_;
+  explicit ResultStream(detail::ChunkStream<R> chunks) : chunks_(std::move(chunks)) {}
+  detail::ChunkStream<R> chunks_;
 };
 
 class MULTIPROC_API Pool {
@@ -439,7 +346,7 @@ class MULTIPROC_API Pool {
 
   // Hands chunks to the pool while it exists: a stream outlives the pool it came from only to fail
   // cleanly (its unread chunks fail with BrokenPool).
-  ResultStream<int>::Submit submit_while_alive() const {
+  detail::SubmitChunk submit_while_alive() const {
     return [core = std::weak_ptr<detail::PoolCore>(core_)](detail::Call&& call, detail::PoolCore::Done&& done) {
       if (const auto alive = core.lock()) {
         alive->submit(std::move(call), std::move(done));
@@ -454,8 +361,8 @@ class MULTIPROC_API Pool {
   auto stream(F f, Inputs inputs, std::size_t chunksize, bool ordered) {
     using R = detail::chunk_result_t<F, std::ranges::range_value_t<Inputs>, false>;
     core_->require_accepting(ordered ? "multiproc::Pool::imap" : "multiproc::Pool::imap_unordered");
-    return ResultStream<R>(submit_while_alive(), detail::read_chunks(f, chunksize, std::move(inputs)), ordered,
-                           static_cast<std::size_t>(processes()) * 2);
+    return ResultStream<R>(detail::ChunkStream<R>(submit_while_alive(), detail::read_chunks(f, chunksize, std::move(inputs)),
+                                                  ordered, static_cast<std::size_t>(processes()) * 2));
   }
 
   // Shared only with weak references (streams, futures): destroying the pool ends it.

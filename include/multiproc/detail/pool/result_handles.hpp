@@ -20,9 +20,9 @@ struct ResultHandles {
   }
   // Results of chunks that `next` encodes and `submit` runs, at most `ahead` chunks in flight.
   template <class R>
-  static ResultStream<R> stream(typename ResultStream<R>::Submit submit, typename ResultStream<R>::NextChunk next,
+  static ResultStream<R> stream(SubmitChunk submit, NextChunk next,
                                 bool ordered, std::size_t ahead) {
-    return ResultStream<R>(std::move(submit), std::move(next), ordered, ahead);
+    return ResultStream<R>(ChunkStream<R>(std::move(submit), std::move(next), ordered, ahead));
   }
   template <class R>
   static Future<R> future(std::shared_ptr<ResultState<R>> state, std::function<bool()> cancel) {
