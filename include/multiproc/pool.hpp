@@ -174,18 +174,18 @@ class BasicPool {
   auto map(F f, Inputs&& inputs, std::size_t chunksize = 0) {
     return map_async(f, std::forward<Inputs>(inputs), chunksize).get();
   }
-  // With Python's callback and error_callback (both or neither): callback(const std::vector<R>&)
-  // gets every result, or error_callback(const multiproc::Error&) the first failure, before get()
-  // returns.
-  template <detail::task_function F, std::ranges::input_range Inputs, class... Callbacks>
-    requires(sizeof...(Callbacks) == 0 || sizeof...(Callbacks) == 2)
-  auto map_async(F f, Inputs&& inputs, std::size_t chunksize = 0, Callbacks... callbacks) {
-    return start_map<false>("multiproc::Pool::map_async", f, std::forward<Inputs>(inputs), chunksize, std::move(callbacks)...);
-  }
   // g applied to the elements of each tuple: starmap(g, {{1, 2}, {3, 4}}) is {g(1, 2), g(3, 4)}.
   template <detail::task_function G, std::ranges::input_range Inputs>
   auto starmap(G g, Inputs&& inputs, std::size_t chunksize = 0) {
     return starmap_async(g, std::forward<Inputs>(inputs), chunksize).get();
+  }
+  // The same, without waiting. With Python's callback and error_callback (both or neither):
+  // callback(const std::vector<R>&) gets every result, or error_callback(const multiproc::Error&)
+  // the first failure, before get() returns.
+  template <detail::task_function F, std::ranges::input_range Inputs, class... Callbacks>
+    requires(sizeof...(Callbacks) == 0 || sizeof...(Callbacks) == 2)
+  auto map_async(F f, Inputs&& inputs, std::size_t chunksize = 0, Callbacks... callbacks) {
+    return start_map<false>("multiproc::Pool::map_async", f, std::forward<Inputs>(inputs), chunksize, std::move(callbacks)...);
   }
   template <detail::task_function G, std::ranges::input_range Inputs, class... Callbacks>
     requires(sizeof...(Callbacks) == 0 || sizeof...(Callbacks) == 2)
