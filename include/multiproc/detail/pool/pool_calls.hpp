@@ -117,7 +117,12 @@ std::shared_ptr<ResultState<std::vector<R>>> start_map(TaskRunner& runner, std::
     calls.emplace_back(make_chunk_call<F, Input, Unpack>(f, chunk),
                        [g = gather.get(), c](TaskOutcome&& outcome) { g->chunk_done(c, std::move(outcome)); });
   }
-  runner.submit_all(std::move(calls));
+  try {
+    runner.submit_all(std::move(calls));
+  } catch (...) {
+    gather->self.reset();  // no chunk was taken, so none will complete it
+    throw;
+  }
   return state;
 }
 

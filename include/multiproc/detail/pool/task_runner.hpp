@@ -47,7 +47,8 @@ class MULTIPROC_API TaskRunner {
 
   // Queues calls, in order, under one lock (a map's chunks); each `done` receives its call's
   // outcome (broken_pool at once if the runner takes no more calls). Returns the first call's id
-  // (the others follow it), or 0 if refused.
+  // (the others follow it), or 0 if refused. What it throws, it throws having taken no call (and
+  // run no `done`).
   virtual std::uint64_t submit_all(std::vector<std::pair<Call, Done>>&& calls) = 0;
   // The same for one call.
   std::uint64_t submit(Call call, Done done);
