@@ -440,3 +440,13 @@ BOOST_AUTO_TEST_CASE(workers_leave_when_the_pools_process_dies_as_they_start) {
     check_leaves_within_5s(worker);
   }
 }
+
+// A pool moved from takes no calls and says so (it used to dereference a null core).
+BOOST_AUTO_TEST_CASE(a_moved_from_pool_refuses_calls_with_value_error) {
+  mp::Pool from{1};
+  mp::Pool to{std::move(from)};
+  BOOST_CHECK_THROW(from.apply(square, 2), mp::ValueError);  // NOLINT(bugprone-use-after-move): the point
+  BOOST_CHECK_THROW(from.close(), mp::ValueError);           // NOLINT(bugprone-use-after-move)
+  BOOST_CHECK_EQUAL(from.processes(), 0);                    // NOLINT(bugprone-use-after-move)
+  BOOST_CHECK_EQUAL(to.apply(square, 3), 9);
+}

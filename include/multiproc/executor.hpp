@@ -9,6 +9,9 @@
 //
 // Failures as in Pool: RemoteError, WorkerLost, BrokenPool; a cancelled future gives Cancelled.
 // Destroying the executor is shutdown(wait = true), as leaving Python's `with` block.
+//
+// The calls are BasicExecutor's, which multiproc::mpi::Executor (<multiproc/mpi.hpp>) offers too,
+// with the same Future.
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -27,12 +30,13 @@
 
 #include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/detail/pool/chunk_reader.hpp>
+#include <multiproc/detail/pool/pool_calls.hpp>
+#include <multiproc/detail/pool/result_stream.hpp>
+#include <multiproc/detail/pool/task_runner.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/pool.hpp>
 
 namespace multiproc {
-
-class ProcessPoolExecutor;
 
 namespace detail {
 // What as_completed and wait need of a Future beyond its public face: which call it stands for.
@@ -69,26 +73,23 @@ class Future {
   }
   [[nodiscard]] bool done() const { return state_->done(); }
   // Handed to a worker (so it can no longer be cancelled) and not done yet. As in Python, where a
-  // call counts as running once it is on its way to a worker. A cluster pool's future (mpi) and a
-  // hand-made one are never reported running.
+  // call counts as running once it is on its way to a worker (for a cluster pool: sent to a rank).
+  // A hand-made future is never reported running.
   [[nodiscard]] bool running() const {
     if (id_ == 0 || state_->done()) {
       return false;
     }
-    const auto core = core_.lock();
-    return core != nullptr && !core->is_pending(id_);
+    const auto runner = runner_.lock();
+    return runner != nullptr && !runner->is_pending(id_);
   }
   // Cancels the call if no worker has started it; true if it is cancelled (now or before).
   bool cancel() {
     if (cancelled()) {
       return true;
     }
-    if (id_ != 0) {
-      const auto core = core_.lock();
-      return core != nullptr && core->cancel(id_);
-    }
-    if (cancel_elsewhere_) {
-      return cancel_elsewhere_();
+    if (!by_hand_) {
+      const auto runner = runner_.lock();
+      return id_ != 0 && runner != nullptr && runner->cancel(id_);
     }
     // Made by hand: cancelled unless it already has its result.
     return state_->complete({}, std::make_exception_ptr(Cancelled("multiproc::Future: cancelled")));
@@ -132,14 +133,10 @@ class Future {
   bool operator==(const Future& other) const noexcept { return state_ == other.state_; }
 
  private:
-  friend class ProcessPoolExecutor;
-  friend struct detail::ResultHandles;
+  friend class BasicExecutor;
   friend struct detail::FutureAccess;
-  Future(std::shared_ptr<detail::ResultState<R>> state, std::weak_ptr<detail::PoolCore> core, std::uint64_t id)
-      : state_(std::move(state)), core_(std::move(core)), id_(id) {}
-  // A future of a pool outside this header (multiproc::mpi): `cancel` withdraws its call there.
-  Future(std::shared_ptr<detail::ResultState<R>> state, std::function<bool()> cancel)
-      : state_(std::move(state)), cancel_elsewhere_(std::move(cancel)) {}
+  Future(std::shared_ptr<detail::ResultState<R>> state, std::weak_ptr<detail::TaskRunner> runner, std::uint64_t id)
+      : state_(std::move(state)), runner_(std::move(runner)), id_(id), by_hand_(false) {}
 
   void require_done_within(detail::Deadline deadline) const {
     if (!state_->wait_until(deadline)) {
@@ -147,7 +144,7 @@ class Future {
     }
   }
   void settle(detail::Stored<R>&& value, std::exception_ptr error) {
-    if (id_ != 0 || cancel_elsewhere_) {
+    if (!by_hand_) {
       throw ValueError("multiproc::Future: only a future made by hand can be given its result");
     }
     if (!state_->complete(std::move(value), std::move(error))) {
@@ -156,9 +153,9 @@ class Future {
   }
 
   std::shared_ptr<detail::ResultState<R>> state_;
-  std::weak_ptr<detail::PoolCore> core_;  // weak: a future may outlive its executor
-  std::uint64_t id_ = 0;                  // 0: not a call of a local pool
-  std::function<bool()> cancel_elsewhere_;
+  std::weak_ptr<detail::TaskRunner> runner_;  // weak: a future may outlive its executor
+  std::uint64_t id_ = 0;                      // 0: refused by its pool, or made by hand
+  bool by_hand_ = true;
 };
 
 namespace detail {
@@ -180,23 +177,12 @@ struct MapOptions {
   std::chrono::steady_clock::duration timeout = std::chrono::steady_clock::duration::max();
 };
 
-class MULTIPROC_API ProcessPoolExecutor {
+// What every executor offers, whatever runs its calls: ProcessPoolExecutor (worker processes on
+// this machine) and mpi::Executor (MPI ranks, <multiproc/mpi.hpp>).
+class BasicExecutor {
  public:
-  // `max_workers`: nullopt, one per CPU; below 1, ValueError (as Python). `max_tasks_per_child`: a
-  // worker leaves after that many calls and a fresh one takes its place (nullopt: never).
-  explicit ProcessPoolExecutor(std::optional<int> max_workers = std::nullopt, std::function<void()> initializer = {},
-                               std::optional<int> max_tasks_per_child = std::nullopt)
-      : pool_(max_workers, std::move(initializer), max_tasks_per_child) {}
-  ProcessPoolExecutor(const ProcessPoolExecutor&) = delete;
-  ProcessPoolExecutor& operator=(const ProcessPoolExecutor&) = delete;
-  // shutdown(wait = true), as leaving Python's `with` block. (A destructor may not throw: shutdown
-  // throws only when a system call fails, and then the pool's destructor still terminates it.)
-  ~ProcessPoolExecutor() {
-    try {
-      shutdown(true);
-    } catch (...) {
-    }
-  }
+  BasicExecutor(const BasicExecutor&) = delete;
+  BasicExecutor& operator=(const BasicExecutor&) = delete;
 
   // ValueError at once after shutdown (Python's RuntimeError) or in a forked child of the
   // executor's process; BrokenPool once the executor is broken.
@@ -204,9 +190,9 @@ class MULTIPROC_API ProcessPoolExecutor {
     requires std::invocable<detail::function_pointer_t<F>, std::decay_t<Args>...>
   auto submit(F f, Args&&... args) {
     using R = std::invoke_result_t<detail::function_pointer_t<F>, std::decay_t<Args>...>;
-    auto [state, id] =
-        pool_.template start<R>("multiproc::ProcessPoolExecutor::submit", detail::make_call(f, std::forward<Args>(args)...));
-    return Future<R>(std::move(state), pool_.core_, id);
+    auto [state, id] = detail::start_call<R>(pool_.runner(), "multiproc::ProcessPoolExecutor::submit",
+                                             detail::make_call(f, std::forward<Args>(args)...));
+    return Future<R>(std::move(state), pool_.runner_, id);
   }
   // Results in input order (Python's Executor.map): f(a, b, ...) with one item of each range, to
   // the end of the shortest. Every call is submitted before map returns, as in Python, so calls
@@ -227,18 +213,18 @@ class MULTIPROC_API ProcessPoolExecutor {
   auto map(F f, MapOptions options, Ranges&&... ranges) {
     using Source = detail::InputSource<Ranges...>;
     using R = detail::chunk_result_t<F, typename Source::Input, Source::unpack>;
-    pool_.core_->require_accepting("multiproc::ProcessPoolExecutor::map");
-    ResultStream<R> results(pool_.submit_while_alive(), detail::read_chunks(f, options.chunksize, std::forward<Ranges>(ranges)...),
-                            true, std::numeric_limits<std::size_t>::max());
-    results.deadline_ = detail::deadline_after(options.timeout);
-    results.submit_ahead();
-    return results;
+    pool_.runner().require_accepting("multiproc::ProcessPoolExecutor::map");
+    detail::ChunkStream<R> chunks(detail::submit_while_alive(pool_.runner_),
+                                  detail::read_chunks(f, options.chunksize, std::forward<Ranges>(ranges)...), true,
+                                  std::numeric_limits<std::size_t>::max(), detail::deadline_after(options.timeout));
+    chunks.submit_ahead();
+    return ResultStream<R>(std::move(chunks));
   }
   // No more submissions. wait: block until running and queued calls are done.
   // cancel_futures: queued calls that no worker has started are cancelled.
   void shutdown(bool wait = true, bool cancel_futures = false) {
     if (cancel_futures) {
-      pool_.core_->cancel_all_pending();
+      pool_.runner().cancel_all_pending();
     }
     pool_.close();
     if (wait) {
@@ -246,8 +232,31 @@ class MULTIPROC_API ProcessPoolExecutor {
     }
   }
 
+ protected:
+  explicit BasicExecutor(std::shared_ptr<detail::TaskRunner> runner) noexcept : pool_(std::move(runner)) {}
+  // shutdown(wait = true), as leaving Python's `with` block. (A destructor may not throw: shutdown
+  // throws only when a system call fails, and then the pool's destructor still terminates it.)
+  ~BasicExecutor() {
+    if (takes_calls()) {
+      try {
+        shutdown(true);
+      } catch (...) {
+      }
+    }
+  }
+  [[nodiscard]] bool takes_calls() const noexcept { return pool_.takes_calls(); }
+
  private:
-  Pool pool_;
+  BasicPool pool_;  // a member, not a base: an executor offers its own calls, not the pool's
+};
+
+class MULTIPROC_API ProcessPoolExecutor : public BasicExecutor {
+ public:
+  // `max_workers`: nullopt, one per CPU; below 1, ValueError (as Python). `max_tasks_per_child`: a
+  // worker leaves after that many calls and a fresh one takes its place (nullopt: never).
+  explicit ProcessPoolExecutor(std::optional<int> max_workers = std::nullopt, std::function<void()> initializer = {},
+                               std::optional<int> max_tasks_per_child = std::nullopt)
+      : BasicExecutor(Pool::start_workers(max_workers, std::move(initializer), max_tasks_per_child)) {}
 };
 
 enum class ReturnWhen { first_completed, first_exception, all_completed };

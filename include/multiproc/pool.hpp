@@ -18,45 +18,36 @@
 // Destroying the pool terminates it (as leaving Python's `with Pool()` does): running and queued
 // tasks fail with BrokenPool. One task's arguments, and one result, may take up to 8 MiB encoded.
 // A pool belongs to the process that made it: a forked child that calls it gets ValueError.
+//
+// The calls are BasicPool's, which multiproc::mpi::Pool (<multiproc/mpi.hpp>) offers too: code
+// written against BasicPool& runs on either.
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <iterator>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <ranges>
-#include <stdexcept>
 #include <string>
-#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
-#include <variant>
-#include <vector>
 
 #include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/detail/pool/chunk_reader.hpp>
-#include <multiproc/detail/pool/map_gather.hpp>
+#include <multiproc/detail/pool/pool_calls.hpp>
 #include <multiproc/detail/pool/pool_core.hpp>
 #include <multiproc/detail/pool/result_state.hpp>
+#include <multiproc/detail/pool/result_stream.hpp>
 #include <multiproc/detail/pool/task.hpp>
+#include <multiproc/detail/pool/task_runner.hpp>
 #include <multiproc/error.hpp>
 
 namespace multiproc {
 
-class Pool;
-class ProcessPoolExecutor;
-
-namespace detail {
-// Hands out AsyncResult, ResultStream and Future to pools outside these headers (multiproc::mpi),
-// so that every pool gives its users the same types (detail/pool/result_handles.hpp).
-struct ResultHandles;
-}  // namespace detail
+class BasicPool;
+class BasicExecutor;
 
 // The result of an asynchronous pool call, as Python's AsyncResult. Copies share one result.
 template <class R>
@@ -90,17 +81,16 @@ class AsyncResult {
   }
 
  private:
-  friend class Pool;
-  friend struct detail::ResultHandles;
+  friend class BasicPool;
   explicit AsyncResult(std::shared_ptr<detail::ResultState<R>> state) : state_(std::move(state)) {}
   std::shared_ptr<detail::ResultState<R>> state_;
 };
 
-// The results of imap / imap_unordered (and of ProcessPoolExecutor::map): an input range, read
-// once. The inputs are consumed lazily, a few chunks ahead of what has been read, so memory stays
-// bounded however long the input is (the executor's map reads them all at once, as Python's does).
-// An input range that throws at item k: the results of the items before it come first, then its
-// exception. A stream read after its pool was destroyed fails with BrokenPool.
+// The results of imap / imap_unordered (and of an executor's map): an input range, read once. The
+// inputs are consumed lazily, a few chunks ahead of what has been read, so memory stays bounded
+// however long the input is (an executor's map reads them all at once, as Python's does). An input
+// range that throws at item k: the results of the items before it come first, then its exception.
+// A stream read after its pool was destroyed fails with BrokenPool.
 template <class R>
 class ResultStream {
  public:
@@ -109,165 +99,56 @@ class ResultStream {
     using value_type = R;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    R operator*() const { return stream_->buffer_.front(); }
+    R operator*() const { return chunks_->front(); }
     iterator& operator++() {
-      stream_->buffer_.pop_front();
-      stream_->fill_buffer();
+      chunks_->advance();
       return *this;
     }
     void operator++(int) { ++*this; }
-    bool operator==(std::default_sentinel_t) const { return stream_->buffer_.empty(); }
+    bool operator==(std::default_sentinel_t) const { return chunks_->empty(); }
 
    private:
     friend class ResultStream;
-    explicit iterator(ResultStream* stream) : stream_(stream) {}
-    ResultStream* stream_ = nullptr;
+    explicit iterator(detail::ChunkStream<R>* chunks) : chunks_(chunks) {}
+    detail::ChunkStream<R>* chunks_ = nullptr;
   };
 
   // Throws the failure of the first chunk that failed (in yield order) when it is reached.
   iterator begin() {
-    fill_buffer();
-    return iterator(this);
+    chunks_.fill();
+    return iterator(&chunks_);
   }
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
-  friend class Pool;
-  friend class ProcessPoolExecutor;
-  friend struct detail::ResultHandles;
-  // Encodes the next chunk of inputs, or returns nothing at the end of the input.
-  using NextChunk = std::function<std::optional<detail::Call>()>;
-  // Hands a chunk to the pool (PoolCore::submit, or another pool's).
-  using Submit = std::function<void(detail::Call&&, detail::PoolCore::Done&&)>;
-  struct Shared {
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::map<std::size_t, detail::TaskOutcome> finished;  // by chunk number
-    std::deque<std::size_t> finish_order;
-  };
-
-  ResultStream(Submit submit, NextChunk next, bool ordered, std::size_t ahead)
-      : submit_(std::move(submit)), next_(std::move(next)), ordered_(ordered), ahead_(ahead), shared_(std::make_shared<Shared>()) {}
-
-  // Submits chunks until `ahead_` are out or the input ends. What reading the input throws is kept
-  // for when the chunks read before it have been yielded.
-  void submit_ahead() {
-    while (!input_done_ && submitted_ - yielded_ < ahead_) {
-      std::optional<detail::Call> call;
-      try {
-        call = next_();
-      } catch (...) {
-        input_failure_ = std::current_exception();
-      }
-      if (!call) {
-        input_done_ = true;
-        next_ = nullptr;  // lets go of the input range
-        break;
-      }
-      submit_(std::move(*call), [shared = shared_, chunk = submitted_](detail::TaskOutcome&& outcome) {
-        {
-          std::scoped_lock lock(shared->mutex);
-          shared->finished.emplace(chunk, std::move(outcome));
-          shared->finish_order.push_back(chunk);
-        }
-        shared->changed.notify_all();
-      });
-      ++submitted_;
-    }
-  }
-
-  // Submits ahead, then waits for the next chunk to yield and unpacks it.
-  void fill_buffer() {
-    while (buffer_.empty()) {
-      submit_ahead();
-      if (yielded_ == submitted_) {
-        if (input_failure_) {  // everything before it yielded: now the input's own failure
-          std::rethrow_exception(std::exchange(input_failure_, nullptr));
-        }
-        return;  // everything read: the stream ends
-      }
-      detail::TaskOutcome outcome = next_outcome();
-      ++yielded_;
-      if (std::exception_ptr failure = detail::failure_of(outcome)) {
-        std::rethrow_exception(failure);
-      }
-      for (R& value : decode<std::vector<R>>(outcome.payload)) {
-        buffer_.push_back(std::move(value));
-      }
-    }
-  }
-
-  detail::TaskOutcome next_outcome() {
-    std::unique_lock lock(shared_->mutex);
-    std::size_t chunk = 0;
-    const auto arrived = [&] {
-      if (ordered_) {
-        chunk = yielded_;
-        return shared_->finished.contains(chunk);
-      }
-      if (shared_->finish_order.empty()) {
-        return false;
-      }
-      chunk = shared_->finish_order.front();
-      return true;
-    };
-    if (!shared_->changed.wait_until(lock, deadline_, arrived)) {
-      throw Timeout("multiproc: the next result of a map did not arrive within its timeout");
-    }
-    std::erase(shared_->finish_order, chunk);
-    auto node = shared_->finished.extract(chunk);
-    return std::move(node.mapped());
-  }
-
-  Submit submit_;
-  NextChunk next_;
-  bool ordered_;
-  std::size_t ahead_;
-  std::shared_ptr<Shared> shared_;
-  detail::Deadline deadline_ = detail::Deadline::max();  // for every result (Executor::map's timeout)
-  std::size_t submitted_ = 0;
-  std::size_t yielded_ = 0;
-  bool input_done_ = false;
-  std::exception_ptr input_failure_;
-  std::deque<R> buffer_;
+  friend class BasicPool;
+  friend class BasicExecutor;
+  explicit ResultStream(detail::ChunkStream<R> chunks) : chunks_(std::move(chunks)) {}
+  detail::ChunkStream<R> chunks_;
 };
 
-class MULTIPROC_API Pool {
+// What every pool offers, whatever runs its tasks: Pool (worker processes on this machine) and
+// mpi::Pool (MPI ranks, <multiproc/mpi.hpp>).
+//
+// Every call that submits throws at once if the pool takes no more work: a local Pool throws
+// ValueError after close() or terminate() (Python's "Pool not running") or in a forked child of
+// the pool's process, BrokenPool once it is broken. Where the pool serves rather than submits (a
+// serving rank of a cluster pool, or a moved-from pool) every call throws ValueError.
+class BasicPool {
  public:
-  // One worker per CPU.
-  Pool() : Pool(std::nullopt) {}
-  // `processes`: how many workers (nullopt: one per CPU; below 1: ValueError, as Python).
-  // `initializer` runs once in every new worker. `maxtasksperchild`: a worker leaves after that many
-  // tasks (chunks) and a fresh one takes its place (nullopt: never; below 1: ValueError).
-  explicit Pool(std::optional<int> processes, std::function<void()> initializer = {},
-                std::optional<int> maxtasksperchild = std::nullopt)
-      : core_(std::make_shared<detail::PoolCore>(positive_or_zero(processes, "processes"), std::move(initializer),
-                                                 positive_or_zero(maxtasksperchild, "maxtasksperchild"))) {}
-  Pool(Pool&&) noexcept = default;
-  Pool& operator=(Pool&&) noexcept = default;
-  Pool(const Pool&) = delete;
-  Pool& operator=(const Pool&) = delete;
-  // terminate(), as leaving Python's `with Pool()`. (A destructor may not throw: terminate() throws
-  // only when a system call fails, and then the core's own destructor tries again.)
-  ~Pool() {
-    if (core_) {
-      try {
-        core_->terminate();
-      } catch (...) {
-      }
-    }
-  }
+  BasicPool(const BasicPool&) = delete;
+  BasicPool& operator=(const BasicPool&) = delete;
 
-  [[nodiscard]] int processes() const noexcept { return core_->processes(); }
+  // Worker processes (0 where this pool only serves).
+  [[nodiscard]] int processes() const noexcept { return runner_ ? runner_->processes() : 0; }
 
-  // Every call below throws at once if the pool takes no more work: ValueError after close() or
-  // terminate() (Python's "Pool not running") or in a forked child of the pool's process,
-  // BrokenPool once it is broken.
   template <detail::task_function F, class... Args>
     requires std::invocable<detail::function_pointer_t<F>, std::decay_t<Args>...>
   auto apply_async(F f, Args&&... args) {
     using R = std::invoke_result_t<detail::function_pointer_t<F>, std::decay_t<Args>...>;
-    return AsyncResult<R>(start<R>("multiproc::Pool::apply_async", detail::make_call(f, std::forward<Args>(args)...)).first);
+    return AsyncResult<R>(
+        detail::start_call<R>(runner(), "multiproc::Pool::apply_async", detail::make_call(f, std::forward<Args>(args)...))
+            .first);
   }
   // Python's apply_async(func, args, callback=..., error_callback=...): once the call is done,
   // callback(result) or error_callback(const multiproc::Error&) runs on the pool's result thread,
@@ -278,8 +159,8 @@ class MULTIPROC_API Pool {
     using R = std::invoke_result_t<detail::function_pointer_t<F>, Args...>;
     auto call = std::apply([&](auto&&... a) { return detail::make_call(f, std::forward<decltype(a)>(a)...); },
                            std::move(args));
-    return AsyncResult<R>(start<R>("multiproc::Pool::apply_async", std::move(call),
-                                   callback_hook<R>(std::move(callback), std::move(error_callback)))
+    return AsyncResult<R>(detail::start_call<R>(runner(), "multiproc::Pool::apply_async", std::move(call),
+                                                detail::callback_hook<R>(std::move(callback), std::move(error_callback)))
                               .first);
   }
   template <detail::task_function F, class... Args>
@@ -293,173 +174,124 @@ class MULTIPROC_API Pool {
   auto map(F f, Inputs&& inputs, std::size_t chunksize = 0) {
     return map_async(f, std::forward<Inputs>(inputs), chunksize).get();
   }
-  template <detail::task_function F, std::ranges::input_range Inputs>
-  auto map_async(F f, Inputs&& inputs, std::size_t chunksize = 0) {
-    return map_chunks<false>(f, std::forward<Inputs>(inputs), chunksize);
-  }
-  // With Python's callback and error_callback: callback(const std::vector<R>&) gets every result,
-  // or error_callback(const multiproc::Error&) the first failure, before get() returns.
-  template <detail::task_function F, std::ranges::input_range Inputs, class Callback, class ErrorCallback>
-  auto map_async(F f, Inputs&& inputs, std::size_t chunksize, Callback callback, ErrorCallback error_callback) {
-    return map_chunks<false>(f, std::forward<Inputs>(inputs), chunksize, std::move(callback), std::move(error_callback));
-  }
   // g applied to the elements of each tuple: starmap(g, {{1, 2}, {3, 4}}) is {g(1, 2), g(3, 4)}.
   template <detail::task_function G, std::ranges::input_range Inputs>
   auto starmap(G g, Inputs&& inputs, std::size_t chunksize = 0) {
     return starmap_async(g, std::forward<Inputs>(inputs), chunksize).get();
   }
-  template <detail::task_function G, std::ranges::input_range Inputs>
-  auto starmap_async(G g, Inputs&& inputs, std::size_t chunksize = 0) {
-    return map_chunks<true>(g, std::forward<Inputs>(inputs), chunksize);
+  // The same, without waiting. With Python's callback and error_callback (both or neither):
+  // callback(const std::vector<R>&) gets every result, or error_callback(const multiproc::Error&)
+  // the first failure, before get() returns.
+  template <detail::task_function F, std::ranges::input_range Inputs, class... Callbacks>
+    requires(sizeof...(Callbacks) == 0 || sizeof...(Callbacks) == 2)
+  auto map_async(F f, Inputs&& inputs, std::size_t chunksize = 0, Callbacks... callbacks) {
+    return start_map<false>("multiproc::Pool::map_async", f, std::forward<Inputs>(inputs), chunksize, std::move(callbacks)...);
   }
-  template <detail::task_function G, std::ranges::input_range Inputs, class Callback, class ErrorCallback>
-  auto starmap_async(G g, Inputs&& inputs, std::size_t chunksize, Callback callback, ErrorCallback error_callback) {
-    return map_chunks<true>(g, std::forward<Inputs>(inputs), chunksize, std::move(callback), std::move(error_callback));
+  template <detail::task_function G, std::ranges::input_range Inputs, class... Callbacks>
+    requires(sizeof...(Callbacks) == 0 || sizeof...(Callbacks) == 2)
+  auto starmap_async(G g, Inputs&& inputs, std::size_t chunksize = 0, Callbacks... callbacks) {
+    return start_map<true>("multiproc::Pool::starmap_async", g, std::forward<Inputs>(inputs), chunksize, std::move(callbacks)...);
   }
 
   // Results in input order, each as soon as it and all before it are done. The range (taken by
   // value, or moved from) is read lazily.
   template <detail::task_function F, std::ranges::input_range Inputs>
   auto imap(F f, Inputs inputs, std::size_t chunksize = 1) {
-    return stream(f, std::move(inputs), chunksize, true);
+    return stream("multiproc::Pool::imap", f, std::move(inputs), chunksize, true);
   }
   // Results in the order they finish.
   template <detail::task_function F, std::ranges::input_range Inputs>
   auto imap_unordered(F f, Inputs inputs, std::size_t chunksize = 1) {
-    return stream(f, std::move(inputs), chunksize, false);
+    return stream("multiproc::Pool::imap_unordered", f, std::move(inputs), chunksize, false);
   }
 
   // No more tasks may be submitted; workers leave once the queued ones are done.
-  void close() { core_->close(); }
+  void close() { runner().close(); }
   // Waits for the workers to leave (after close() or terminate()).
-  void join() { core_->join(); }
+  void join() { runner().join(); }
   // Stops the workers now; unfinished tasks fail with BrokenPool.
-  void terminate() { core_->terminate(); }
+  void terminate() { runner().terminate(); }
+
+ protected:
+  // Shares `runner` only with weak references (streams, futures): destroying the pool ends it.
+  // A null runner: this process serves the pool rather than submitting to it.
+  explicit BasicPool(std::shared_ptr<detail::TaskRunner> runner) noexcept : runner_(std::move(runner)) {}
+  BasicPool(BasicPool&&) noexcept = default;
+  BasicPool& operator=(BasicPool&&) noexcept = default;
+  // terminate(), as leaving Python's `with Pool()`. (A destructor may not throw: terminate() throws
+  // only when a system call fails, and then the runner's own destructor tries again.)
+  ~BasicPool() {
+    if (runner_) {
+      try {
+        runner_->terminate();
+      } catch (...) {
+      }
+    }
+  }
+  [[nodiscard]] bool takes_calls() const noexcept { return runner_ != nullptr; }
 
  private:
-  friend class ProcessPoolExecutor;
-  template <class R>
-  using Hook = typename detail::ResultState<R>::Hook;
+  friend class BasicExecutor;
 
-  // A count that Python accepts (None or >= 1) as PoolCore takes it (0 for None).
-  static int positive_or_zero(std::optional<int> count, const char* what) {
-    if (count && *count < 1) {
-      throw ValueError(std::string("multiproc::Pool: ") + what + " must be at least 1 (or unset), not " +
-                       std::to_string(*count));
+  detail::TaskRunner& runner() const {
+    if (!runner_) {
+      throw ValueError("multiproc: this pool takes no calls here (a serving rank of a cluster pool, or a moved-from pool)");
     }
-    return count.value_or(0);
-  }
-
-  // callback(value) or error_callback(error), as a hook that runs before the result is published.
-  template <class R, class Callback, class ErrorCallback>
-  static Hook<R> callback_hook(Callback callback, ErrorCallback error_callback) {
-    return [callback = std::move(callback), error_callback = std::move(error_callback)](
-               const detail::Stored<R>& value, const std::exception_ptr& error) mutable {
-      if (!error) {
-        if constexpr (std::is_void_v<R>) {
-          callback();
-        } else {
-          callback(value);
-        }
-        return;
-      }
-      try {
-        std::rethrow_exception(error);
-      } catch (const Error& e) {
-        error_callback(e);
-      }
-    };
-  }
-
-  // Submits a call whose result is an encoded R; returns its state and task id.
-  template <class R>
-  std::pair<std::shared_ptr<detail::ResultState<R>>, std::uint64_t> start(std::string_view caller, detail::Call call,
-                                                                          Hook<R> hook = {}) {
-    core_->require_accepting(caller);
-    auto state = std::make_shared<detail::ResultState<R>>();
-    state->set_hook(std::move(hook));
-    const std::uint64_t id = core_->submit(std::move(call), [state](detail::TaskOutcome&& outcome) {
-      std::exception_ptr failure = detail::failure_of(outcome);
-      detail::Stored<R> value{};
-      if (!failure) {
-        try {
-          if constexpr (!std::is_void_v<R>) {
-            value = decode<R>(outcome.payload);
-          }
-        } catch (...) {
-          failure = std::current_exception();
-        }
-      }
-      state->complete(std::move(value), failure);
-    });
-    return {std::move(state), id};
-  }
-
-  // Python's default chunksize for map: ceil(len / (4 x workers)).
-  std::size_t default_chunksize(std::size_t length) const {
-    const std::size_t per = static_cast<std::size_t>(processes()) * 4;
-    return std::max<std::size_t>(1, (length + per - 1) / per);
+    return *runner_;
   }
 
   template <bool Unpack, class F, class Inputs, class... Callbacks>
-  auto map_chunks(F f, Inputs&& inputs, std::size_t chunksize, Callbacks... callbacks) {
-    using Input = std::ranges::range_value_t<Inputs>;
-    using R = detail::chunk_result_t<F, Input, Unpack>;
-    core_->require_accepting(Unpack ? "multiproc::Pool::starmap_async" : "multiproc::Pool::map_async");
-    std::vector<Input> all(std::ranges::begin(inputs), std::ranges::end(inputs));
-    const std::size_t size = chunksize > 0 ? chunksize : default_chunksize(all.size());
-    const std::size_t count = (all.size() + size - 1) / size;
-    auto state = std::make_shared<detail::ResultState<std::vector<R>>>();
+  auto start_map(std::string_view caller, F f, Inputs&& inputs, std::size_t chunksize, Callbacks... callbacks) {
+    using R = detail::chunk_result_t<F, std::ranges::range_value_t<Inputs>, Unpack>;
+    detail::Hook<std::vector<R>> hook;
     if constexpr (sizeof...(Callbacks) > 0) {
-      state->set_hook(callback_hook<std::vector<R>>(std::move(callbacks)...));
+      hook = detail::callback_hook<std::vector<R>>(std::move(callbacks)...);
     }
-    if (count == 0) {
-      state->complete({}, nullptr);
-      return AsyncResult<std::vector<R>>(state);
-    }
-    auto gather = std::make_shared<detail::MapGather<R>>();
-    gather->values.resize(all.size());
-    gather->chunk_size = size;
-    gather->left = count;
-    gather->state = state;
-    gather->self = gather;
-    std::vector<std::pair<detail::Call, detail::PoolCore::Done>> calls;
-    calls.reserve(count);
-    std::vector<Input> chunk;
-    for (std::size_t c = 0; c < count; ++c) {
-      const auto first = all.begin() + static_cast<std::ptrdiff_t>(c * size);
-      chunk.assign(std::make_move_iterator(first),
-                   std::make_move_iterator(first + static_cast<std::ptrdiff_t>(std::min(size, all.size() - c * size))));
-      calls.emplace_back(detail::make_chunk_call<F, Input, Unpack>(f, chunk),
-                         [g = gather.get(), c](detail::TaskOutcome&& outcome) { g->chunk_done(c, std::move(outcome)); });
-    }
-    core_->submit_all(std::move(calls));
-    return AsyncResult<std::vector<R>>(state);
-  }
-
-  // Hands chunks to the pool while it exists: a stream outlives the pool it came from only to fail
-  // cleanly (its unread chunks fail with BrokenPool).
-  ResultStream<int>::Submit submit_while_alive() const {
-    return [core = std::weak_ptr<detail::PoolCore>(core_)](detail::Call&& call, detail::PoolCore::Done&& done) {
-      if (const auto alive = core.lock()) {
-        alive->submit(std::move(call), std::move(done));
-      } else {
-        done(detail::TaskOutcome::failed(detail::TaskOutcome::Kind::broken_pool,
-                                         "multiproc::Pool: the pool was destroyed before this part of the map was read"));
-      }
-    };
+    return AsyncResult<std::vector<R>>(
+        detail::start_map<Unpack>(runner(), caller, f, std::forward<Inputs>(inputs), chunksize, std::move(hook)));
   }
 
   template <class F, class Inputs>
-  auto stream(F f, Inputs inputs, std::size_t chunksize, bool ordered) {
-    using R = detail::chunk_result_t<F, std::ranges::range_value_t<Inputs>, false>;
-    core_->require_accepting(ordered ? "multiproc::Pool::imap" : "multiproc::Pool::imap_unordered");
-    return ResultStream<R>(submit_while_alive(), detail::read_chunks(f, chunksize, std::move(inputs)), ordered,
-                           static_cast<std::size_t>(processes()) * 2);
+  auto stream(std::string_view caller, F f, Inputs inputs, std::size_t chunksize, bool ordered) {
+    using Input = std::ranges::range_value_t<Inputs>;
+    using R = detail::chunk_result_t<F, Input, false>;
+    detail::TaskRunner& to = runner();
+    to.require_accepting(caller);
+    to.require_runnable(detail::make_chunk_call<F, Input, false>(f, {}));  // refuse now, not at begin()
+    return ResultStream<R>(detail::ChunkStream<R>(detail::submit_while_alive(runner_),
+                                                  detail::read_chunks(f, chunksize, std::move(inputs)), ordered,
+                                                  to.stream_window()));
   }
 
-  // Shared only with weak references (streams, futures): destroying the pool ends it.
-  std::shared_ptr<detail::PoolCore> core_;
+  std::shared_ptr<detail::TaskRunner> runner_;
+};
+
+class MULTIPROC_API Pool : public BasicPool {
+ public:
+  // One worker per CPU.
+  Pool() : Pool(std::nullopt) {}
+  // `processes`: how many workers (nullopt: one per CPU; below 1: ValueError, as Python).
+  // `initializer` runs once in every new worker. `maxtasksperchild`: a worker leaves after that many
+  // tasks (chunks) and a fresh one takes its place (nullopt: never; below 1: ValueError).
+  explicit Pool(std::optional<int> processes, std::function<void()> initializer = {},
+                std::optional<int> maxtasksperchild = std::nullopt)
+      : BasicPool(start_workers(processes, std::move(initializer), maxtasksperchild)) {}
+
+ private:
+  friend class ProcessPoolExecutor;
+  // The workers, counts checked as Python checks them (None or >= 1).
+  static std::shared_ptr<detail::TaskRunner> start_workers(std::optional<int> processes, std::function<void()> initializer,
+                                                           std::optional<int> maxtasksperchild) {
+    const auto positive_or_zero = [](std::optional<int> count, const char* what) {
+      if (count && *count < 1) {
+        throw ValueError(std::string("multiproc::Pool: ") + what + " must be at least 1 (or unset), not " +
+                         std::to_string(*count));
+      }
+      return count.value_or(0);
+    };
+    return std::make_shared<detail::PoolCore>(positive_or_zero(processes, "processes"), std::move(initializer),
+                                              positive_or_zero(maxtasksperchild, "maxtasksperchild"));
+  }
 };
 
 }  // namespace multiproc

@@ -1,12 +1,13 @@
 // libmultiproc-mpi, on the client (rank 0), on the user's threads: submitting, cancelling,
-// closing; and ClusterCore's calls, which start a rank as client or server.
+// closing; and start_cluster_pool, which starts a rank as client or server.
 #include "mpi/client.hpp"
 
+#include <optional>
 #include <sstream>
 
 namespace multiproc::mpi::detail {
 
-ClusterCore::Client::Client(MPI_Comm comm, const std::vector<Hello>& hellos) : comm_(comm), mailbox_(comm) {
+Client::Client(MPI_Comm comm, const std::vector<Hello>& hellos) : comm_(comm), mailbox_(comm) {
   for (std::size_t i = 0; i < hellos.size(); ++i) {
     Server& server = servers_.emplace_back();
     server.rank = static_cast<int>(i) + 1;
@@ -24,7 +25,7 @@ ClusterCore::Client::Client(MPI_Comm comm, const std::vector<Hello>& hellos) : c
   });
 }
 
-ClusterCore::Client::~Client() {
+Client::~Client() {
   try {
     terminate();
   } catch (...) {
@@ -32,7 +33,7 @@ ClusterCore::Client::~Client() {
   MPI_Comm_free(&comm_);
 }
 
-std::uint64_t ClusterCore::Client::submit_all(std::vector<std::pair<Call, Done>>&& calls) {
+std::uint64_t Client::submit_all(std::vector<std::pair<Call, Done>>&& calls) {
   std::vector<Task> tasks;
   tasks.reserve(calls.size());
   for (auto& [call, done] : calls) {  // names them all first: a refused function queues nothing
@@ -65,27 +66,35 @@ std::uint64_t ClusterCore::Client::submit_all(std::vector<std::pair<Call, Done>>
   return first_id;
 }
 
-std::pair<CodeName, CodeName> ClusterCore::Client::names_of(const Call& call) {
+std::pair<CodeName, CodeName> Client::names_of(const Call& call) {
   std::scoped_lock lock(names_mutex_);
   return {name_of(reinterpret_cast<std::uintptr_t>(call.invoker)), name_of(call.function)};
 }
 
-bool ClusterCore::Client::cancel(std::uint64_t id) {
-  Task task;
-  {
-    std::scoped_lock lock(mutex_);
-    const auto found = std::find_if(pending_.begin(), pending_.end(), [id](const Task& t) { return t.id == id; });
-    if (found == pending_.end()) {
-      return false;
-    }
-    task = std::move(*found);
-    pending_.erase(found);
-  }
-  finish(task.done, cancelled());
-  return true;
+// Calls on a closed or terminated cluster pool are taken and fail with BrokenPool, as they
+// always have here (a local pool refuses them at once).
+void Client::require_accepting(std::string_view /*caller*/) {}
+
+void Client::require_runnable(const Call& call) { (void)names_of(call); }
+
+bool Client::is_pending(std::uint64_t id) {
+  std::scoped_lock lock(mutex_);
+  return std::any_of(pending_.begin(), pending_.end(), [id](const Task& t) { return t.id == id; });
 }
 
-void ClusterCore::Client::cancel_all_pending() {
+bool Client::cancel(std::uint64_t id) {
+  std::optional<Task> task;
+  {
+    std::scoped_lock lock(mutex_);
+    task = multiproc::detail::withdraw(pending_, id);
+  }
+  if (task) {
+    finish(task->done, cancelled());
+  }
+  return task.has_value();
+}
+
+void Client::cancel_all_pending() {
   std::deque<Task> queued;
   {
     std::scoped_lock lock(mutex_);
@@ -96,7 +105,7 @@ void ClusterCore::Client::cancel_all_pending() {
   }
 }
 
-void ClusterCore::Client::close() {
+void Client::close() {
   {
     std::scoped_lock lock(mutex_);
     closed_ = true;
@@ -104,7 +113,7 @@ void ClusterCore::Client::close() {
   wake_.notify_one();
 }
 
-void ClusterCore::Client::join() {
+void Client::join() {
   {
     std::scoped_lock lock(mutex_);
     if (!closed_ && !terminated_) {
@@ -116,7 +125,7 @@ void ClusterCore::Client::join() {
   }
 }
 
-void ClusterCore::Client::terminate() {
+void Client::terminate() {
   {
     std::scoped_lock lock(mutex_);
     terminated_ = true;
@@ -127,11 +136,11 @@ void ClusterCore::Client::terminate() {
   }
 }
 
-TaskOutcome ClusterCore::Client::cancelled() {
+TaskOutcome Client::cancelled() {
   return TaskOutcome{TaskOutcome::Kind::cancelled, {}, {}, "multiproc::mpi: the task was cancelled before it started"};
 }
 
-CodeName ClusterCore::Client::name_of(std::uintptr_t address) {
+CodeName Client::name_of(std::uintptr_t address) {
   if (const auto known = names_.find(address); known != names_.end()) {
     return known->second;
   }
@@ -163,7 +172,8 @@ CodeName ClusterCore::Client::name_of(std::uintptr_t address) {
   return name;
 }
 
-ClusterCore::ClusterCore(const World& world, int local_workers, int maxtasksperchild) {
+std::shared_ptr<multiproc::detail::TaskRunner> start_cluster_pool(const World& world, int local_workers,
+                                                                   int maxtasksperchild) {
   if (local_workers < 0 || maxtasksperchild < 0) {
     throw ValueError("multiproc::mpi::Pool: local_workers and maxtasksperchild may not be negative");
   }
@@ -182,7 +192,7 @@ ClusterCore::ClusterCore(const World& world, int local_workers, int maxtasksperc
       abort_job("serving rank " + std::to_string(world.rank()) + " failed: " + e.what());
     }
     MPI_Comm_free(&comm);
-    return;
+    return nullptr;
   }
   std::vector<Hello> hellos(static_cast<std::size_t>(world.size() - 1));
   Mailbox mailbox(comm);
@@ -203,36 +213,7 @@ ClusterCore::ClusterCore(const World& world, int local_workers, int maxtasksperc
     }
     ++heard;
   }
-  client_ = std::make_unique<Client>(comm, hellos);
+  return std::make_shared<Client>(comm, hellos);
 }
-
-ClusterCore::~ClusterCore() = default;
-
-ClusterCore::Client& ClusterCore::client() const {
-  if (!client_) {
-    throw ValueError("multiproc::mpi::Pool: only the client (rank 0) submits tasks or closes the pool");
-  }
-  return *client_;
-}
-
-int ClusterCore::processes() const noexcept { return client_ ? client_->processes() : 0; }
-
-std::uint64_t ClusterCore::submit(Call call, Done done) {
-  std::vector<std::pair<Call, Done>> one;
-  one.emplace_back(std::move(call), std::move(done));
-  return submit_all(std::move(one));
-}
-
-std::uint64_t ClusterCore::submit_all(std::vector<std::pair<Call, Done>>&& calls) {
-  return client().submit_all(std::move(calls));
-}
-
-void ClusterCore::require_shared(const Call& call) { (void)client().names_of(call); }
-
-bool ClusterCore::cancel(std::uint64_t id) { return client().cancel(id); }
-void ClusterCore::cancel_all_pending() { client().cancel_all_pending(); }
-void ClusterCore::close() { client().close(); }
-void ClusterCore::join() { client().join(); }
-void ClusterCore::terminate() { client().terminate(); }
 
 }  // namespace multiproc::mpi::detail

@@ -31,22 +31,27 @@
 namespace multiproc::mpi::detail {
 
 // The client's side: rank 0's queue of tasks and the dispatcher thread that serves it.
-class ClusterCore::Client {
+class Client final : public multiproc::detail::TaskRunner {
  public:
   Client(MPI_Comm comm, const std::vector<Hello>& hellos);
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
   // A destructor may not throw: terminate() throws only if the dispatcher cannot be joined.
-  ~Client();
-  [[nodiscard]] int processes() const noexcept { return processes_; }
+  ~Client() override;
+  [[nodiscard]] int processes() const noexcept override { return processes_; }
+  // Enough chunks that a serving rank still has work while its next batch travels.
+  [[nodiscard]] std::size_t stream_window() const noexcept override {
+    return static_cast<std::size_t>(processes_) * tasks_in_flight_per_worker;
+  }
 
-  std::uint64_t submit_all(std::vector<std::pair<Call, Done>>&& calls);
-  std::pair<CodeName, CodeName> names_of(const Call& call);
-  bool cancel(std::uint64_t id);
-  void cancel_all_pending();
-  void close();
-  void join();
-  void terminate();
+  // As TaskRunner's (see detail/mpi/cluster_core.hpp for what differs from a local pool).
+  std::uint64_t submit_all(std::vector<std::pair<Call, Done>>&& calls) override;
+  void require_accepting(std::string_view caller) override;
+  void require_runnable(const Call& call) override;
+  bool is_pending(std::uint64_t id) override;
+  bool cancel(std::uint64_t id) override;
+  void cancel_all_pending() override;
+  void close() override;
+  void join() override;
+  void terminate() override;
 
  private:
   struct Task {
@@ -69,6 +74,9 @@ class ClusterCore::Client {
 
   static TaskOutcome cancelled();
 
+  // How the task's invoker and function are named on every rank; UnsharedFunction if some rank
+  // did not load them.
+  std::pair<CodeName, CodeName> names_of(const Call& call);
   // How `address` (code of this process) is named on every rank. Called with names_mutex_ held.
   CodeName name_of(std::uintptr_t address);
 

@@ -18,9 +18,12 @@ namespace multiproc::mpi::detail {
 
 using multiproc::detail::Call;
 using multiproc::detail::PoolCore;
-using Done = ClusterCore::Done;
+using Done = multiproc::detail::TaskRunner::Done;
 
 constexpr int client_rank = 0;
+// How many chunks per worker imap keeps submitted: enough that a serving rank still has work while
+// its next batch of tiny tasks is on the way.
+constexpr std::size_t tasks_in_flight_per_worker = 64;
 
 // How much work the client keeps queued at each serving rank, per local worker, judged by the pace
 // the rank's results come back at: many batch round trips' worth (a round trip between two ranks

@@ -6,7 +6,7 @@ namespace multiproc::mpi::detail {
 
 using namespace std::chrono_literals;
 
-std::size_t ClusterCore::Client::target_of(const Server& server) {
+std::size_t Client::target_of(const Server& server) {
   std::size_t depth = first_depth;
   if (server.seconds_per_task > 0) {
     depth = static_cast<std::size_t>(std::clamp(work_ahead.count() / server.seconds_per_task, 1.0,
@@ -15,7 +15,7 @@ std::size_t ClusterCore::Client::target_of(const Server& server) {
   return server.workers * depth;
 }
 
-void ClusterCore::Client::dispatch() {
+void Client::dispatch() {
   const PreciseSleeps precise;
   Message message;
   auto last_busy = Clock::now();
@@ -71,7 +71,7 @@ void ClusterCore::Client::dispatch() {
   }
 }
 
-std::size_t ClusterCore::Client::outstanding() const {
+std::size_t Client::outstanding() const {
   std::size_t out = 0;
   for (const Server& server : servers_) {
     out += server.outstanding.size();
@@ -79,7 +79,7 @@ std::size_t ClusterCore::Client::outstanding() const {
   return out;
 }
 
-void ClusterCore::Client::take(const Message& message) {
+void Client::take(const Message& message) {
   if (message.source <= client_rank || static_cast<std::size_t>(message.source) > servers_.size()) {
     throw DecodeError("a message from rank " + std::to_string(message.source) + ", which is not a serving rank");
   }
@@ -114,7 +114,7 @@ void ClusterCore::Client::take(const Message& message) {
   }
 }
 
-bool ClusterCore::Client::top_up() {
+bool Client::top_up() {
   std::vector<std::size_t> room(servers_.size(), 0);
   std::size_t wanted = 0;
   for (std::size_t i = 0; i < servers_.size(); ++i) {
@@ -187,7 +187,7 @@ bool ClusterCore::Client::top_up() {
   return true;
 }
 
-void ClusterCore::Client::fail_unfinished(const std::string& why) {
+void Client::fail_unfinished(const std::string& why) {
   std::deque<Task> queued;
   {
     std::scoped_lock lock(mutex_);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -21,6 +22,16 @@ namespace multiproc::detail {
 TaskOutcome TaskOutcome::failed(Kind kind, std::string message, std::string type) {
   return TaskOutcome{kind, {}, std::move(type), std::move(message)};
 }
+
+TaskRunner::~TaskRunner() = default;
+
+std::uint64_t TaskRunner::submit(Call call, Done done) {
+  std::vector<std::pair<Call, Done>> one;
+  one.emplace_back(std::move(call), std::move(done));
+  return submit_all(std::move(one));
+}
+
+void TaskRunner::require_runnable(const Call& /*call*/) {}  // a runner that can run any code
 
 std::exception_ptr failure_of(const TaskOutcome& outcome) {
   switch (outcome.kind) {
@@ -121,12 +132,6 @@ bool PoolCore::is_pending(std::uint64_t id) {
   return std::any_of(pending_.begin(), pending_.end(), [id](const Task& t) { return t.id == id; });
 }
 
-std::uint64_t PoolCore::submit(Call call, Done done) {
-  std::vector<std::pair<Call, Done>> one;
-  one.emplace_back(std::move(call), std::move(done));
-  return submit_all(std::move(one));
-}
-
 std::uint64_t PoolCore::submit_all(std::vector<std::pair<Call, Done>>&& calls) {
   require_owner("multiproc::Pool::submit");
   std::uint64_t first_id = 0;
@@ -158,17 +163,15 @@ std::uint64_t PoolCore::submit_all(std::vector<std::pair<Call, Done>>&& calls) {
 
 bool PoolCore::cancel(std::uint64_t id) {
   require_owner("multiproc::Future::cancel");
-  Task task;
+  std::optional<Task> task;
   {
     std::scoped_lock lock(mutex_);
-    const auto found = std::find_if(pending_.begin(), pending_.end(), [id](const Task& t) { return t.id == id; });
-    if (found == pending_.end()) {
-      return false;
-    }
-    task = std::move(*found);
-    pending_.erase(found);
+    task = withdraw(pending_, id);
   }
-  finish(task, TaskOutcome::failed(TaskOutcome::Kind::cancelled, "multiproc: the task was cancelled before it started"));
+  if (!task) {
+    return false;
+  }
+  finish(*task, TaskOutcome::failed(TaskOutcome::Kind::cancelled, "multiproc: the task was cancelled before it started"));
   return true;
 }
 

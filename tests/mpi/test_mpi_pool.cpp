@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <ranges>
 #include <set>
 #include <sstream>
@@ -336,4 +337,52 @@ BOOST_AUTO_TEST_CASE(an_idle_pool_leaves_the_cpus_alone) {
     BOOST_CHECK_LT(after.at(pid) - ticks, 2 * ticks_per_second / 10);
   }
   BOOST_CHECK_LT(client_after - client_before, 0.2);  // nothing out: the dispatcher sleeps
+}
+
+// Issue 14 bug 2, on a cluster: a stream read after its pool is destroyed fails cleanly with
+// BrokenPool; it never reaches into the destroyed pool.
+BOOST_AUTO_TEST_CASE(a_stream_read_after_its_pool_is_destroyed_fails_with_broken_pool) {
+  std::optional<mp::ResultStream<int>> squares;
+  {
+    mpi::Pool pool{*world()};
+    if (!pool.is_client()) return;
+    squares.emplace(pool.imap(square, std::views::iota(0, 100)));
+  }
+  const auto read_all = [&] {
+    std::vector<int> read;
+    for (int s : *squares) read.push_back(s);
+    return read;
+  };
+  BOOST_CHECK_THROW(read_all(), mp::BrokenPool);
+}
+
+// Issue 14 bug 2, on a cluster: futures and map results outlive their executor. Leaving the
+// executor waits for its calls (shutdown(wait = true)), so their results are there to read.
+BOOST_AUTO_TEST_CASE(futures_and_map_results_outlive_their_executor) {
+  std::optional<mp::Future<int>> future;
+  std::optional<mp::ResultStream<int>> mapped;
+  {
+    mpi::Executor ex{*world()};
+    if (!ex.is_client()) return;
+    future.emplace(ex.submit(square, 6));
+    mapped.emplace(ex.map(square, std::views::iota(0, 100)));
+  }
+  BOOST_CHECK_EQUAL(future->result(60s), 36);
+  BOOST_CHECK(!future->cancel());  // done, and its executor is gone
+  BOOST_CHECK(!future->running());
+  std::vector<int> read;
+  for (int s : *mapped) read.push_back(s);
+  BOOST_CHECK(read == squares_of(100));
+}
+
+// Issue 14 bug 3, on a cluster: Executor::map submits every call before it returns (as Python's
+// does), so shutdown(wait = false) right after it still runs them all.
+BOOST_AUTO_TEST_CASE(executor_map_submits_every_call_before_it_returns) {
+  mpi::Executor ex{*world()};
+  if (!ex.is_client()) return;
+  auto results = ex.map(square, std::views::iota(0, 1000));
+  ex.shutdown(/*wait=*/false);
+  std::vector<int> read;
+  for (int s : results) read.push_back(s);
+  BOOST_CHECK(read == squares_of(1000));
 }

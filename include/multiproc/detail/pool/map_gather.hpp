@@ -9,7 +9,7 @@
 #include <vector>
 
 #include <multiproc/codec.hpp>
-#include <multiproc/detail/pool/pool_core.hpp>
+#include <multiproc/detail/pool/task_runner.hpp>
 #include <multiproc/detail/pool/result_state.hpp>
 
 namespace multiproc::detail {

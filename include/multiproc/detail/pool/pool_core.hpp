@@ -24,63 +24,36 @@
 #include <vector>
 
 #include <multiproc/detail/pool/task.hpp>
+#include <multiproc/detail/pool/task_runner.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/process.hpp>
 #include <multiproc/segment.hpp>
 
 namespace multiproc::detail {
 
-// How a task ended, as the typed layer sees it.
-struct TaskOutcome {
-  enum class Kind { value, remote_error, worker_lost, broken_pool, cancelled } kind;
-  std::vector<std::byte> payload;  // the encoded result, for `value`
-  std::string error_type;          // for `remote_error`
-  std::string message;             // for every failure
-
-  MULTIPROC_API static TaskOutcome failed(Kind kind, std::string message, std::string type = {});
-};
-
-// The exception a failed outcome stands for.
-MULTIPROC_API std::exception_ptr failure_of(const TaskOutcome& outcome);
-
-class MULTIPROC_API PoolCore {
+class MULTIPROC_API PoolCore final : public TaskRunner {
  public:
-  // Called once per task, on the manager thread (or on the submitting thread when the pool is
-  // already broken or closed).
-  using Done = std::function<void(TaskOutcome&&)>;
-
   // `processes` 0: one per CPU. `maxtasksperchild` 0: workers never retire. Negative: ValueError.
   // If a worker cannot be started (fork refused), those already started are killed and reaped
   // before the error is thrown. Every call below from any other process (a forked child holding a
   // copy of the pool) throws ValueError at once.
   PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild);
-  PoolCore(const PoolCore&) = delete;
-  PoolCore& operator=(const PoolCore&) = delete;
-  ~PoolCore();  // terminate()
+  ~PoolCore() override;  // terminate()
 
-  // Queues a call; `done` receives its outcome. After close() or terminate(), or once the pool is
-  // broken, `done` gets broken_pool at once. Returns the task's id (0 if refused).
-  std::uint64_t submit(Call call, Done done);
-  // The same for many calls at once, in order, under one lock (map's chunks); returns the first
-  // one's id (the others follow it), or 0 if refused.
-  std::uint64_t submit_all(std::vector<std::pair<Call, Done>>&& calls);
-  // Throws if the pool takes no more calls: ValueError when closed or terminated (Python's
-  // "Pool not running"), BrokenPool when broken. `caller` starts the message.
-  void require_accepting(std::string_view caller);
-  // Whether the task is queued and no worker has been given it yet.
-  bool is_pending(std::uint64_t id);
-  // Withdraws a task that no worker has been given yet; its `done` gets `cancelled`. False if
-  // too late (running, finished, or unknown).
-  bool cancel(std::uint64_t id);
-  // Withdraws every task that no worker has been given yet.
-  void cancel_all_pending();
-  // No more submissions; workers leave once the queued tasks are finished.
-  void close();
-  // Waits until the manager and every worker have finished (after close or terminate).
-  void join();
-  // Kills the workers now; queued and running tasks fail with broken_pool.
-  void terminate();
-  [[nodiscard]] int processes() const noexcept { return static_cast<int>(workers_.size()); }
+  // As TaskRunner's. A call is refused (broken_pool) after close() or terminate(), or once the
+  // pool is broken (an initializer failed). require_accepting throws ValueError when the pool is
+  // closed or terminated (Python's "Pool not running"), BrokenPool when it is broken.
+  std::uint64_t submit_all(std::vector<std::pair<Call, Done>>&& calls) override;
+  void require_accepting(std::string_view caller) override;
+  bool is_pending(std::uint64_t id) override;
+  bool cancel(std::uint64_t id) override;
+  void cancel_all_pending() override;
+  void close() override;
+  void join() override;
+  void terminate() override;  // kills the workers
+  [[nodiscard]] int processes() const noexcept override { return static_cast<int>(workers_.size()); }
+  // Two chunks per worker: one running, one waiting in its inbox.
+  [[nodiscard]] std::size_t stream_window() const noexcept override { return workers_.size() * 2; }
 
  private:
   struct Task {
