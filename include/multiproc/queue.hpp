@@ -48,7 +48,7 @@ class Queue {
  public:
   static constexpr std::size_t default_capacity = 1024;
 
-  // A trivially copyable T's capacity is rounded up to a power of two.
+  // Holds at most `capacity` (>= 1, else ValueError) messages: full() after that many puts.
   explicit Queue(std::size_t capacity = default_capacity) : Queue(Where(), capacity, 0, false) {}
   // For a T that goes through the codec: at most `capacity` messages and `ring_bytes` bytes of them
   // (by default 256 bytes a message); a single message over ring_bytes throws MessageTooLarge.
