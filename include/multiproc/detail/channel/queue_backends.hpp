@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -47,6 +48,16 @@ struct RecordQueueControl {
 };
 static_assert(alignof(RecordQueueControl) == cache_line && offsetof(RecordQueueControl, signals) % cache_line == 0 &&
               offsetof(RecordQueueControl, signals) >= sizeof(LockedRecordRingControl));
+
+// The room a user asks for, for the messages of a codec queue or pipe: at least one record of a
+// byte, and not so much that rounding it up overflows.
+inline std::size_t checked_ring_bytes(std::size_t ring_bytes) {
+  if (ring_bytes < LockedRecordRing::record_bytes(1) || ring_bytes > std::numeric_limits<std::size_t>::max() / 2) {
+    throw ValueError("multiproc: a ring of " + std::to_string(ring_bytes) + " bytes is not a ring (at least " +
+                     std::to_string(LockedRecordRing::record_bytes(1)) + " bytes)");
+  }
+  return ring_bytes;
+}
 
 // Trivially copyable messages: the lock-free slot ring.
 template <class T>
@@ -149,6 +160,8 @@ class RecordQueueBackend {
     return result;
   }
   static T decoded(T&& value) noexcept { return std::move(value); }
+  // The next message's bytes, undecoded.
+  Attempted try_get_bytes(std::vector<std::byte>& out) { return ring_.try_read(out); }
 
   [[nodiscard]] std::size_t size() const noexcept { return ring_.messages(); }
   // size(), from what does not move with this handle (the shared control block).

@@ -47,7 +47,8 @@ class MULTIPROC_API ReadyBridge {
   int event_fd_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  bool armed_ = true;      // under mutex_
+  bool armed_ = true;       // under mutex_: the thread is to wait for readiness (again)
+  bool signalled_ = false;  // under mutex_: the fd was written since the owner last cleared it
   bool stopping_ = false;  // under mutex_
   std::thread thread_;
 };
