@@ -74,7 +74,7 @@ int main() {
   FIELD(d::QueueSignals, producers_waiting); FIELD(d::QueueSignals, closed); FIELD(d::QueueSignals, unfinished_tasks);
   FIELD(d::QueueSignals, joiners_sleeping);
   BEGIN(d::SlotQueueControl);
-  FIELD(d::SlotQueueControl, ring); FIELD(d::SlotQueueControl, signals);
+  FIELD(d::SlotQueueControl, ring); FIELD(d::SlotQueueControl, signals); FIELD(d::SlotQueueControl, capacity);
   BEGIN(d::RecordHeader);
   FIELD(d::RecordHeader, length); FIELD(d::RecordHeader, inverse);
   BEGIN(d::LockedRecordRingControl);

@@ -174,6 +174,101 @@ BOOST_AUTO_TEST_CASE(full_and_empty_with_timeouts_and_nowait) {
   BOOST_CHECK(queue.empty());
 }
 
+// Issue 14.11: Queue<int>{6} held 8 (the slots, rounded up to a power of two). The capacity asked
+// for is the capacity given, for every T and both kinds of queue: a child fills the queue with
+// put_nowait, and both sides see it full at exactly `capacity`, with put_nowait throwing Full;
+// after one get there is room for exactly one more. (CPython: _TestQueue.test_qsize/test_put.)
+template <class Q, class Item>
+void check_holds_exactly(std::size_t capacity, const Item& item) {
+  Q queue{capacity};
+  BOOST_TEST_CONTEXT("capacity " << capacity) {
+    BOOST_CHECK_EQUAL(queue.capacity(), capacity);
+    BOOST_CHECK_EQUAL(test::in_child([&] {
+      for (std::size_t i = 0; i < capacity; ++i) {
+        if (queue.full()) return 10;
+        queue.put_nowait(item);
+      }
+      if (!queue.full() || queue.qsize() != capacity) return 11;
+      try {
+        queue.put_nowait(item);
+        return 12;
+      } catch (const mp::Full&) {
+        return 0;
+      }
+    }), 0);
+    BOOST_CHECK(queue.full());
+    BOOST_CHECK_EQUAL(queue.qsize(), capacity);
+    BOOST_CHECK_THROW(queue.put_nowait(item), mp::Full);
+    BOOST_CHECK_THROW(queue.put(item, 10ms), mp::Full);
+    (void)queue.get_nowait();
+    BOOST_CHECK(!queue.full());
+    queue.put_nowait(item);
+    BOOST_CHECK(queue.full());
+    BOOST_CHECK_THROW(queue.put_nowait(item), mp::Full);
+    for (std::size_t i = 0; i < capacity; ++i) (void)queue.get_nowait();
+    BOOST_CHECK(queue.empty());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_queue_holds_exactly_the_capacity_asked_for) {
+  for (const std::size_t capacity : {1, 3, 6, 7, 8, 100}) {
+    check_holds_exactly<mp::Queue<int>>(capacity, 5);
+    check_holds_exactly<mp::JoinableQueue<long>>(capacity, 5L);
+    check_holds_exactly<mp::Queue<std::string>>(capacity, std::string("five"));
+    check_holds_exactly<mp::JoinableQueue<std::string>>(capacity, std::string("five"));
+  }
+  BOOST_CHECK_THROW(mp::Queue<int>{0}, mp::ValueError);
+  BOOST_CHECK_THROW(mp::Queue<std::string>{0}, mp::ValueError);
+}
+
+// The same with producers racing: four processes try_put ten each into an empty Queue{6}; exactly
+// six get in. Named, so the opener's capacity comes from shared memory.
+BOOST_AUTO_TEST_CASE(racing_producers_never_overfill_a_queue) {
+  const auto name = test::unique_name("exact");
+  mp::ScopedUnlink cleanup{name};
+  mp::Queue<long> queue{mp::create, name, 6};
+  BOOST_CHECK_THROW(mp::Queue<long>(mp::open_or_create, name, 7), mp::LayoutMismatch);  // 8 slots, but not 7
+  mp::RawValue<long> accepted;
+  for (int round = 0; round < 20; ++round) {
+    accepted.store(0);
+    auto producing = start_all(4, [&](int) {
+      mp::Queue<long> mine{mp::open, name};
+      if (mine.capacity() != 6) return 1;
+      for (int i = 0; i < 10; ++i) {
+        if (mine.try_put(i)) accepted.atomic().fetch_add(1);
+      }
+      return 0;
+    });
+    join_all(producing);
+    BOOST_REQUIRE_EQUAL(accepted.load(), 6);
+    BOOST_REQUIRE_EQUAL(queue.qsize(), 6u);
+    while (queue.try_get()) {
+    }
+  }
+  // And a stream through a queue of 5 (8 slots): every message exactly once, in order per producer.
+  constexpr int producers = 2, consumers = 2;
+  constexpr std::uint64_t per_producer = 50000;
+  mp::Queue<std::uint64_t> small{5};
+  Tally tally{producers, per_producer};
+  auto consuming = start_all(consumers, [&](int) {
+    std::vector<std::int64_t> last(producers, -1);
+    try {
+      for (;;) tally.record(small.get(60s), last);
+    } catch (const mp::Closed&) {
+      return 0;
+    }
+  });
+  auto producing = start_all(producers, [&](int p) {
+    for (std::uint64_t s = 0; s < per_producer; ++s) small.put(message(static_cast<std::uint64_t>(p), s));
+    return 0;
+  });
+  join_all(producing);
+  small.close();
+  join_all(consuming);
+  BOOST_CHECK_EQUAL(tally.count(1), producers * per_producer);
+  BOOST_CHECK_EQUAL(tally.out_of_order.load(), 0);
+}
+
 BOOST_AUTO_TEST_CASE(a_blocked_put_wakes_when_a_consumer_makes_room) {
   mp::Queue<int> queue{2};
   queue.put(1);
@@ -379,6 +474,23 @@ BOOST_AUTO_TEST_CASE(a_slot_half_written_by_a_dead_producer_is_skipped) {
     BOOST_REQUIRE(ring.try_push(i));
     BOOST_REQUIRE_EQUAL(*ring.try_pop(), i);
   }
+}
+
+// A ring limited below its slots: a consumer killed between taking a message and moving read_pos
+// on must not cost the producers a place (they move read_pos over the taken slot themselves).
+BOOST_AUTO_TEST_CASE(a_limited_ring_is_not_held_full_by_a_consumer_killed_mid_take) {
+  mp::detail::SlotRingControl control{};
+  std::vector<mp::detail::Slot<long>> slots(4);
+  mp::detail::SlotRing<long> ring{&control, slots.data(), slots.size(), 3};
+  for (long i = 0; i < 3; ++i) BOOST_REQUIRE(ring.try_push(i));
+  BOOST_CHECK(!ring.try_push(3));  // three held: full, with a slot to spare
+  // Position 0 taken (its slot moved to "empty, lap 1"), read_pos left behind.
+  slots[0].state = std::uint64_t{1} << 32;
+  BOOST_CHECK_EQUAL(ring.size_approx(), 3u);
+  BOOST_REQUIRE(ring.try_push(3));
+  BOOST_CHECK(!ring.try_push(4));
+  for (long i = 1; i < 4; ++i) BOOST_REQUIRE_EQUAL(*ring.try_pop(), i);
+  BOOST_CHECK(!ring.try_pop());
 }
 
 BOOST_AUTO_TEST_CASE(a_slot_stuck_in_writing_from_the_previous_lap_is_reclaimed_by_producers) {

@@ -18,7 +18,7 @@ PUBLIC = {
     "lock.hpp": "sync", "rlock.hpp": "sync", "semaphore.hpp": "sync", "event.hpp": "sync",
     "condition.hpp": "sync", "barrier.hpp": "sync", "value.hpp": "sync", "array.hpp": "sync",
     "spsc_ring.hpp": "ring", "mpmc_ring.hpp": "ring",
-    "queue.hpp": "channel", "pipe.hpp": "channel",
+    "queue.hpp": "channel", "pipe.hpp": "channel", "connection.hpp": "channel",
     "shared_dict.hpp": "store", "shared_list.hpp": "store",
     "process.hpp": "process", "log.hpp": "process",
     "pool.hpp": "pool", "executor.hpp": "pool",

@@ -11,8 +11,11 @@
 //     as it is, or as RemoteError when it was thrown in another process.
 // Messages name the object (its class and, for a named object, its name), what was asked, and why
 // it could not be done.
+#include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <multiproc/export.hpp>
 
@@ -65,6 +68,19 @@ class MULTIPROC_API WorkerLost : public Error { public: using Error::Error; ~Wor
 class MULTIPROC_API Cancelled : public Error { public: using Error::Error; ~Cancelled() override; };
 // A pool that can no longer run tasks (its initializer failed, or it was terminated).
 class MULTIPROC_API BrokenPool : public Error { public: using Error::Error; ~BrokenPool() override; };
+
+// Pipe's recv_bytes_into() given a buffer too small for the message (Python's
+// multiprocessing.BufferTooShort, whose args carry the message): the message was taken from the
+// pipe and travels here, whole.
+class MULTIPROC_API BufferTooShort : public Error {
+ public:
+  BufferTooShort(const std::string& what, std::vector<std::byte> message);
+  ~BufferTooShort() override;
+  [[nodiscard]] const std::vector<std::byte>& message() const noexcept { return *message_; }
+
+ private:
+  std::shared_ptr<const std::vector<std::byte>> message_;  // shared: copying an exception never throws
+};
 
 // An exception raised in another process. what() reads "<type>: <message>".
 class MULTIPROC_API RemoteError : public Error {

@@ -4,6 +4,7 @@
 #include <multiproc/barrier.hpp>
 #include <multiproc/codec.hpp>
 #include <multiproc/condition.hpp>
+#include <multiproc/connection.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/event.hpp>
 #include <multiproc/executor.hpp>

@@ -16,9 +16,15 @@
 // other end does not keep it waiting. Several processes may share one end; guard it with a Lock if
 // they must not interleave.
 #include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <limits>
 #include <memory>
+#include <span>
 #include <stdexcept>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/detail/channel/pipe_ends.hpp>
@@ -77,6 +83,62 @@ class Connection {
     }
   }
 
+  // Python's send_bytes: sends `size` bytes of `buffer` from `offset` (by default all that follow
+  // it) as one message, as they are. recv_bytes() on the other end gets them back; recv() decodes
+  // them as a T (DecodeError if they are not one). Offsets outside the buffer throw ValueError.
+  // Only for a T that goes through the codec (Pipe<std::string>, Pipe<std::vector<std::byte>>, ...).
+  void send_bytes(std::span<const std::byte> buffer, std::size_t offset = 0, std::size_t size = whole)
+    requires(!bitwise_message<T>)
+  {
+    if (offset > buffer.size() || (size != whole && size > buffer.size() - offset)) {
+      throw ValueError("multiproc::Pipe::send_bytes: " + std::to_string(size == whole ? 0 : size) + " bytes from offset " +
+                       std::to_string(offset) + " lie outside the " + std::to_string(buffer.size()) + "-byte buffer");
+    }
+    const auto bytes = buffer.subspan(offset, size == whole ? buffer.size() - offset : size);
+    use(can_send_, "send_bytes");
+    Queue<T>& out = shared_->to[1 - end_];
+    while (!out.put_bytes_until(bytes, detail::deadline_after(check_interval))) {
+      if (peer_gone()) {
+        throw Closed("multiproc::Pipe::send_bytes: nobody is left at the other end");
+      }
+    }
+  }
+
+  // Python's recv_bytes: the next message's bytes, as they were sent (by send_bytes, or the
+  // codec's bytes of what send() sent). Blocks and throws Closed as recv().
+  std::vector<std::byte> recv_bytes()
+    requires(!bitwise_message<T>)
+  {
+    std::vector<std::byte> bytes;
+    receive_bytes(bytes, "recv_bytes");
+    return bytes;
+  }
+
+  // Python's recv_bytes_into: writes the next message into `buffer` from `offset` and returns its
+  // size. A message longer than the room there throws BufferTooShort, which carries the whole
+  // message (it is taken from the pipe, not lost); the buffer is left untouched. An offset
+  // beyond the buffer throws ValueError before anything is taken.
+  std::size_t recv_bytes_into(std::span<std::byte> buffer, std::size_t offset = 0)
+    requires(!bitwise_message<T>)
+  {
+    if (offset > buffer.size()) {
+      throw ValueError("multiproc::Pipe::recv_bytes_into: offset " + std::to_string(offset) + " is beyond the " +
+                       std::to_string(buffer.size()) + "-byte buffer");
+    }
+    thread_local std::vector<std::byte> bytes;  // kept, with its capacity, for the next call
+    receive_bytes(bytes, "recv_bytes_into");
+    if (bytes.size() > buffer.size() - offset) {
+      throw BufferTooShort("multiproc::Pipe::recv_bytes_into: a message of " + std::to_string(bytes.size()) +
+                               " bytes does not fit the " + std::to_string(buffer.size() - offset) +
+                               " bytes after the offset; the exception carries it",
+                           bytes);
+    }
+    if (!bytes.empty()) {
+      std::memcpy(buffer.data() + offset, bytes.data(), bytes.size());
+    }
+    return bytes.size();
+  }
+
   // True if recv() would return (or throw Closed) without waiting, within `timeout`.
   template <class Rep, class Period>
   [[nodiscard]] bool poll(std::chrono::duration<Rep, Period> timeout) {
@@ -88,9 +150,7 @@ class Connection {
         return true;
       }
       if (detail::Clock::now() >= deadline) {
-        if (in.ready_) {
-          in.ready_->rearm();  // found nothing: the ready fd may fire again
-        }
+        in.saw_empty();  // found nothing: the ready fd may fire again
         return false;
       }
     }
@@ -128,13 +188,25 @@ class Connection {
  private:
   template <class U>
   friend std::pair<Connection<U>, Connection<U>> Pipe(bool duplex, std::size_t capacity);
+  template <class U>
+  friend std::pair<Connection<U>, Connection<U>> Pipe(bool duplex, std::size_t capacity, std::size_t ring_bytes)
+    requires(!bitwise_message<U>);
+  friend class Waitable;
 
   // What both ends share: one queue per direction (channel i carries messages to end i) and the
   // holder tables. Process-local ownership; the memory itself is anonymous shared memory.
   struct Shared : detail::PipeHolders {
-    explicit Shared(std::size_t capacity)
+    // `ring_bytes` 0: the queue's default.
+    Shared(std::size_t capacity, std::size_t ring_bytes)
         : detail::PipeHolders{Segment({ObjectKind::pipe, fingerprint_of<detail::PipeEnds>()}, [](Segment&) {})},
-          to{Queue<T>(capacity), Queue<T>(capacity)} {}
+          to{direction(capacity, ring_bytes), direction(capacity, ring_bytes)} {}
+    static Queue<T> direction(std::size_t capacity, std::size_t ring_bytes) {
+      if constexpr (bitwise_message<T>) {
+        return Queue<T>(capacity);
+      } else {
+        return ring_bytes == 0 ? Queue<T>(capacity) : Queue<T>(capacity, ring_bytes);
+      }
+    }
     Queue<T> to[2];
   };
 
@@ -145,6 +217,28 @@ class Connection {
       : shared_(std::move(shared)), end_(end), can_send_(can_send), can_recv_(can_recv) {
     detail::hold_end(shared_->end(end_), false);
     detail::track_end(shared_->end(end_));
+  }
+
+  static constexpr std::size_t whole = std::numeric_limits<std::size_t>::max();
+
+  // recv(), undecoded.
+  void receive_bytes(std::vector<std::byte>& bytes, const char* operation)
+    requires(!bitwise_message<T>)
+  {
+    use(can_recv_, operation);
+    Queue<T>& in = shared_->to[end_];
+    for (;;) {
+      if (in.get_bytes_until(bytes, detail::deadline_after(check_interval))) {
+        return;
+      }
+      if (peer_gone()) {
+        if (in.get_bytes_until(bytes, detail::Deadline::min())) {  // sent just before it went
+          return;
+        }
+        throw Closed(std::string("multiproc::Pipe::") + operation +
+                     ": nobody is left at the other end, and nothing is left to read");
+      }
+    }
   }
 
   // Checks that this end may do `operation` and confirms this process as its holder.
@@ -170,7 +264,18 @@ class Connection {
 // receives and the second only sends, as in Python. `capacity` is each direction's.
 template <class T>
 std::pair<Connection<T>, Connection<T>> Pipe(bool duplex = true, std::size_t capacity = Queue<T>::default_capacity) {
-  auto shared = std::make_shared<typename Connection<T>::Shared>(capacity);
+  auto shared = std::make_shared<typename Connection<T>::Shared>(capacity, 0);
+  return {Connection<T>(shared, 0, duplex, true), Connection<T>(shared, 1, true, duplex)};
+}
+
+// The same with `ring_bytes` bytes of room in each direction for a T that goes through the codec
+// (by default 256 a message): the largest message a direction carries is ring_bytes - 8. A
+// ring_bytes too small for any message, or too large to be real, throws ValueError.
+template <class T>
+std::pair<Connection<T>, Connection<T>> Pipe(bool duplex, std::size_t capacity, std::size_t ring_bytes)
+  requires(!bitwise_message<T>)
+{
+  auto shared = std::make_shared<typename Connection<T>::Shared>(capacity, detail::checked_ring_bytes(ring_bytes));
   return {Connection<T>(shared, 0, duplex, true), Connection<T>(shared, 1, true, duplex)};
 }
 

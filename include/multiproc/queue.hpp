@@ -42,19 +42,20 @@ namespace multiproc {
 
 template <class T>
 class Connection;
+class Waitable;
 
 template <class T>
 class Queue {
  public:
   static constexpr std::size_t default_capacity = 1024;
 
-  // A trivially copyable T's capacity is rounded up to a power of two.
+  // Holds at most `capacity` (>= 1, else ValueError) messages: full() after that many puts.
   explicit Queue(std::size_t capacity = default_capacity) : Queue(Where(), capacity, 0, false) {}
   // For a T that goes through the codec: at most `capacity` messages and `ring_bytes` bytes of them
   // (by default 256 bytes a message); a single message over ring_bytes throws MessageTooLarge.
   Queue(std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : Queue(Where(), capacity, ring_bytes, false) {}
+      : Queue(Where(), capacity, detail::checked_ring_bytes(ring_bytes), false) {}
   Queue(create_t how, std::string_view name, std::size_t capacity = default_capacity)
       : Queue(Where(how, name), capacity, 0, false) {}
   Queue(open_t how, std::string_view name) : Queue(Where(how, name), 2, 0, false) {}
@@ -63,10 +64,10 @@ class Queue {
   // The named forms with room for `ring_bytes` bytes of messages, as the anonymous one above.
   Queue(create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : Queue(Where(how, name), capacity, ring_bytes, false) {}
+      : Queue(Where(how, name), capacity, detail::checked_ring_bytes(ring_bytes), false) {}
   Queue(open_or_create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : Queue(Where(how, name), capacity, ring_bytes, false) {}
+      : Queue(Where(how, name), capacity, detail::checked_ring_bytes(ring_bytes), false) {}
 
   // Blocks while full. Throws Closed after close(), MessageTooLarge for a message the queue could
   // never hold.
@@ -137,11 +138,28 @@ class Queue {
   }
 
  protected:
-  bool put_until(const T& value, detail::Deadline deadline) {
+  bool put_until(const T& value, detail::Deadline deadline) { return put_encoded_until(backend_.encoded(value), deadline); }
+
+  // Puts `bytes` as they are, as one message (a T that goes through the codec): Pipe's send_bytes.
+  bool put_bytes_until(std::span<const std::byte> bytes, detail::Deadline deadline)
+    requires(!bitwise_message<T>)
+  {
+    return put_encoded_until(bytes, deadline);
+  }
+
+  // Takes the next message's bytes as they are, undecoded (a T that goes through the codec).
+  bool get_bytes_until(std::vector<std::byte>& bytes, detail::Deadline deadline)
+    requires(!bitwise_message<T>)
+  {
+    auto attempt = [&] { return backend_.try_get_bytes(bytes); };
+    return take_until(attempt, deadline);
+  }
+
+  template <class Encoded>
+  bool put_encoded_until(const Encoded& bytes, detail::Deadline deadline) {
     if (closed()) {
       throw Closed("multiproc::Queue::put: the queue is closed");
     }
-    const auto& bytes = backend_.encoded(value);
     // A JoinableQueue counts the task just before each attempt to put the message, so task_done()
     // never outruns the count, and takes the count back at once when the attempt finds no room:
     // a producer waiting for room holds no count, and one killed while it waits leaves none.
@@ -173,15 +191,29 @@ class Queue {
   std::optional<T> get_until(detail::Deadline deadline) {
     std::optional<typename Backend::Taken> taken;
     auto attempt = [&] { return backend_.try_get(taken); };
-    if (attempt() != detail::Attempted::done &&
-        !detail::wait_until_done(backend_.signals(), detail::Side::consumer, detail::AttemptRef::to(attempt), deadline)) {
-      if (ready_) {
-        ready_->rearm();  // seen empty: the ready fd may fire again
-      }
+    if (!take_until(attempt, deadline)) {
       return std::nullopt;
     }
-    detail::ring_doorbell(backend_.signals(), detail::Side::producer);
     return backend_.decoded(std::move(*taken));
+  }
+
+  // Repeats `attempt` (a take) until it is done (true) or `deadline` passes (false).
+  template <class Attempt>
+  bool take_until(Attempt& attempt, detail::Deadline deadline) {
+    if (attempt() != detail::Attempted::done &&
+        !detail::wait_until_done(backend_.signals(), detail::Side::consumer, detail::AttemptRef::to(attempt), deadline)) {
+      saw_empty();
+      return false;
+    }
+    detail::ring_doorbell(backend_.signals(), detail::Side::producer);
+    return true;
+  }
+
+  // This process found the queue empty: the ready fd may fire again.
+  void saw_empty() noexcept {
+    if (ready_) {
+      ready_->rearm();
+    }
   }
 
   // Waits until the queue holds a message, without taking it. False once `deadline` passes.
@@ -205,6 +237,7 @@ class Queue {
   std::unique_ptr<detail::ReadyBridge> ready_;  // made by the first ready_fd()
 
   friend class Connection<T>;
+  friend class Waitable;
 };
 
 // Python's SimpleQueue: put, get, empty (and close). Bounded like Queue, with its default capacity.
@@ -239,13 +272,13 @@ class JoinableQueue : public Queue<T> {
   // With room for `ring_bytes` bytes of messages (a T that goes through the codec), as Queue's.
   JoinableQueue(std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : Queue<T>(Where(), capacity, ring_bytes, true) {}
+      : Queue<T>(Where(), capacity, detail::checked_ring_bytes(ring_bytes), true) {}
   JoinableQueue(create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : Queue<T>(Where(how, name), capacity, ring_bytes, true) {}
+      : Queue<T>(Where(how, name), capacity, detail::checked_ring_bytes(ring_bytes), true) {}
   JoinableQueue(open_or_create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
-      : Queue<T>(Where(how, name), capacity, ring_bytes, true) {}
+      : Queue<T>(Where(how, name), capacity, detail::checked_ring_bytes(ring_bytes), true) {}
 
   // Marks one message taken with get() as processed. Throws ValueError when called more
   // often than messages were put (Python raises ValueError).

@@ -23,7 +23,10 @@ bool inspect_slot_queue(const SegmentSnapshot& snapshot, FieldList& out) {
   if (!control) {
     return false;
   }
-  add_positions(out, snapshot.header().element_count, control->ring.write_pos, control->ring.read_pos);
+  // The capacity the creator recorded, if it is one the ring could have (it comes from shared memory).
+  const std::uint64_t slots = snapshot.header().element_count;
+  add_positions(out, control->capacity != 0 && control->capacity <= slots ? control->capacity : slots,
+                control->ring.write_pos, control->ring.read_pos);
   add_signals(out, control->signals);
   return true;
 }

@@ -63,7 +63,7 @@ bool light_barriers() noexcept {
   return ok;
 }
 
-bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline) {
+bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline, Spin spin) {
   std::uint32_t& word = signal_word(signals, side);
   auto waiting = shared_atomic(waiting_flag(signals, side));
   for (bool spun = false;; spun = true) {
@@ -77,7 +77,7 @@ bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadl
     if (Clock::now() >= deadline) {
       return false;
     }
-    if (!spun && spin_until([&] { return (result = attempt()) == Attempted::done; }, deadline)) {
+    if (!spun && spin == Spin::first && spin_until([&] { return (result = attempt()) == Attempted::done; }, deadline)) {
       return true;
     }
     // acquire: pairs with the waker's seq_cst bump; read before we raise the flag, so a bump made
@@ -149,7 +149,11 @@ std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::funct
     if (also_ready) {
       deadline = std::min(deadline, Clock::now() + also_ready_interval);
     }
-    return wait_nonempty_until(signals, size, deadline) || (also_ready && also_ready());  // Closed: throws, ready
+    // Spin::never: the thread waits right after its owner drained the queue, when nothing is
+    // coming yet; and a thread that spins before it sleeps is woken late on a busy CPU (see
+    // ReadyBridge: bug 14.13).
+    return wait_nonempty_until(signals, size, deadline, Spin::never) ||
+           (also_ready && also_ready());  // Closed: throws, ready
   };
   // Wakes the bridge's thread if it sleeps as a consumer (with every other sleeping consumer: they
   // look again and sleep on).

@@ -26,6 +26,10 @@ WorkerLost::~WorkerLost() = default;
 BrokenPool::~BrokenPool() = default;
 Cancelled::~Cancelled() = default;
 
+BufferTooShort::BufferTooShort(const std::string& what, std::vector<std::byte> message)
+    : Error(what), message_(std::make_shared<const std::vector<std::byte>>(std::move(message))) {}
+BufferTooShort::~BufferTooShort() = default;
+
 RemoteError::RemoteError(std::string type_name, std::string message)
     : Error(type_name + ": " + message), type_name_(std::move(type_name)), message_(std::move(message)) {}
 RemoteError::~RemoteError() = default;

@@ -46,13 +46,16 @@ ReadyBridge::~ReadyBridge() {
 void ReadyBridge::rearm() noexcept {
   {
     std::scoped_lock lock(mutex_);
-    if (armed_) {
-      return;  // not signalled since the last rearm: the fd is already clear
+    if (!signalled_) {
+      // The fd is clear, and the thread is waiting for readiness (or about to): nothing to do, and
+      // no system call, so an owner that keeps finding the object empty pays nothing.
+      return;
     }
-    // Clear the fd: it reads "ready" only until the owner finds nothing. If the thread signalled
-    // new readiness just before this read, arming it makes it look again and signal again.
+    // Clear the fd: it reads "ready" only until the owner finds nothing. The readiness it reported
+    // may have come back since: arming the thread makes it look again and signal again.
     std::uint64_t count = 0;
     (void)!::read(event_fd_, &count, sizeof count);  // EAGAIN when already clear (EFD_NONBLOCK)
+    signalled_ = false;
     armed_ = true;
   }
   changed_.notify_one();
@@ -82,10 +85,12 @@ void ReadyBridge::run() {
         ready = true;  // the object failed (closed...): readable, so the owner finds out by taking
       }
     }
+    std::scoped_lock lock(mutex_);  // with signalled_, so that rearm() clears what it sees
     const std::uint64_t one = 1;
     // Never blocks (EFD_NONBLOCK); fails only when the counter is about to overflow, which an
     // unread fd could reach only after 2^64 signals.
     (void)!::write(event_fd_, &one, sizeof one);
+    signalled_ = true;
   }
 }
 

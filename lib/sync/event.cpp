@@ -18,9 +18,10 @@ bool flag_set(const EventState& state) noexcept {
 }
 
 // What Event::wait and the ready fd's helper thread both do: true once set, false at the deadline.
-bool wait_set(EventState& state, detail::Deadline deadline) noexcept {
+// The helper thread does not spin (see ReadyBridge).
+bool wait_set(EventState& state, detail::Deadline deadline, detail::Spin spin = detail::Spin::first) noexcept {
   while (!flag_set(state)) {
-    if (!detail::wait_at_doorbell(state.flag, state.sleepers, 0, deadline)) {
+    if (!detail::wait_at_doorbell(state.flag, state.sleepers, 0, deadline, detail::Recheck::never, spin)) {
       return flag_set(state);
     }
   }
@@ -40,7 +41,7 @@ int Event::ready_fd() {
   if (!ready_) {
     EventState* state = state_;  // in shared memory: stays put when this handle moves
     ready_ = std::make_unique<detail::ReadyBridge>(
-        [state](detail::Deadline deadline) { return wait_set(*state, deadline); },
+        [state](detail::Deadline deadline) { return wait_set(*state, deadline, detail::Spin::never); },
         [state] { detail::ring_doorbell(state->flag, state->sleepers, INT_MAX); });
   }
   return ready_->fd();

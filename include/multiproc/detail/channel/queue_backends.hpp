@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,9 +27,21 @@ namespace multiproc::detail {
 struct SlotQueueControl {
   SlotRingControl ring;
   alignas(cache_line) QueueSignals signals;
+  // The most messages the queue holds, as asked for (the ring has that many slots rounded up to a
+  // power of two). Written once by the creator; openers check 1 <= capacity <= slots.
+  std::uint64_t capacity;
 };
 static_assert(sizeof(SlotQueueControl) == 3 * cache_line && alignof(SlotQueueControl) == cache_line);
-static_assert(offsetof(SlotQueueControl, signals) == 2 * cache_line);
+static_assert(offsetof(SlotQueueControl, signals) == 2 * cache_line &&
+              offsetof(SlotQueueControl, capacity) == 2 * cache_line + sizeof(QueueSignals));
+
+// A queue must hold at least one message (Python's "maxsize <= 0: unbounded" has no bounded twin).
+inline std::size_t checked_queue_capacity(std::size_t capacity) {
+  if (capacity == 0) {
+    throw ValueError("multiproc::Queue: a capacity of 0 can hold nothing (ask for at least 1)");
+  }
+  return capacity;
+}
 struct RecordQueueControl {
   LockedRecordRingControl ring;
   alignas(cache_line) QueueSignals signals;
@@ -36,17 +49,29 @@ struct RecordQueueControl {
 static_assert(alignof(RecordQueueControl) == cache_line && offsetof(RecordQueueControl, signals) % cache_line == 0 &&
               offsetof(RecordQueueControl, signals) >= sizeof(LockedRecordRingControl));
 
+// The room a user asks for, for the messages of a codec queue or pipe: at least one record of a
+// byte, and not so much that rounding it up overflows.
+inline std::size_t checked_ring_bytes(std::size_t ring_bytes) {
+  if (ring_bytes < LockedRecordRing::record_bytes(1) || ring_bytes > std::numeric_limits<std::size_t>::max() / 2) {
+    throw ValueError("multiproc: a ring of " + std::to_string(ring_bytes) + " bytes is not a ring (at least " +
+                     std::to_string(LockedRecordRing::record_bytes(1)) + " bytes)");
+  }
+  return ring_bytes;
+}
+
 // Trivially copyable messages: the lock-free slot ring.
 template <class T>
 class SlotQueueBackend {
  public:
-  // `ring_bytes` is for the record backend only: always 0 here.
+  // `ring_bytes` is for the record backend only: always 0 here. `capacity` is ignored by open; an
+  // open_or_create that finds the queue must ask for the capacity it has.
   SlotQueueBackend(const Where& where, std::size_t capacity, std::size_t /*ring_bytes*/, bool joinable)
       : segment_(where,
-                 slot_ring_layout<T, SlotQueueControl>(joinable ? ObjectKind::joinable_queue : ObjectKind::queue, capacity),
-                 [](Segment&) {}),
-        ring_((check_ring_capacity(segment_), &control().ring), static_cast<Slot<T>*>(segment_.elements()),
-              segment_.count()) {}
+                 slot_ring_layout<T, SlotQueueControl>(joinable ? ObjectKind::joinable_queue : ObjectKind::queue,
+                                                       checked_queue_capacity(capacity)),
+                 [capacity](Segment& s) { static_cast<SlotQueueControl*>(s.prefix())->capacity = capacity; }),
+        ring_(&control().ring, static_cast<Slot<T>*>(segment_.elements()), segment_.count(),
+              checked_limit(segment_, where, capacity)) {}
 
   using Taken = T;  // what try_get hands back
   // What a put hands to try_put: the value itself.
@@ -62,14 +87,30 @@ class SlotQueueBackend {
   [[nodiscard]] std::size_t size() const noexcept { return ring_.size_approx(); }
   // size(), from what does not move with this handle (the shared control block).
   [[nodiscard]] std::function<std::size_t()> size_probe() const {
-    return [control = &control().ring, capacity = ring_.capacity()] { return SlotRing<T>::size_of(*control, capacity); };
+    return [control = &control().ring, limit = ring_.limit()] { return SlotRing<T>::size_of(*control, limit); };
   }
-  [[nodiscard]] std::size_t capacity() const noexcept { return ring_.capacity(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return ring_.limit(); }
   [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
 
  private:
   [[nodiscard]] SlotQueueControl& control() const noexcept { return *static_cast<SlotQueueControl*>(segment_.prefix()); }
+
+  // The queue's capacity as its creator recorded it, checked (it comes from shared memory) against
+  // the slots, and against the capacity an open_or_create asked for.
+  static std::size_t checked_limit(const Segment& segment, const Where& where, std::size_t asked) {
+    check_ring_capacity(segment);
+    const std::uint64_t limit = shared_atomic(static_cast<SlotQueueControl*>(segment.prefix())->capacity).load(std::memory_order_relaxed);
+    if (limit == 0 || limit > segment.count()) {
+      throw LayoutMismatch("multiproc::Queue: \"" + segment.name() + "\" records a capacity of " + std::to_string(limit) +
+                           " for " + std::to_string(segment.count()) + " slots");
+    }
+    if (where.how == Where::How::open_or_create && limit != asked) {
+      throw LayoutMismatch("multiproc::Queue: \"" + segment.name() + "\" exists with a capacity of " +
+                           std::to_string(limit) + ", not " + std::to_string(asked));
+    }
+    return static_cast<std::size_t>(limit);
+  }
 
   Segment segment_;
   SlotRing<T> ring_;
@@ -88,10 +129,10 @@ class RecordQueueBackend {
                   sizeof(RecordQueueControl),
                   alignof(RecordQueueControl),
                   ring_bytes != 0 ? (ring_bytes + 7) / 8 * 8
-                                  : LockedRecordRing::record_bytes(typical_bytes) * std::max<std::size_t>(capacity, 1)},
+                                  : LockedRecordRing::record_bytes(typical_bytes) * checked_queue_capacity(capacity)},
                  [capacity](Segment& s) {
-                   LockedRecordRing::initialise(static_cast<RecordQueueControl*>(s.prefix())->ring, std::max<std::size_t>(capacity, 1),
-                                        fingerprint_of<T>().name_hash);
+                   LockedRecordRing::initialise(static_cast<RecordQueueControl*>(s.prefix())->ring,
+                                                checked_queue_capacity(capacity), fingerprint_of<T>().name_hash);
                  }),
         ring_(control().ring, static_cast<std::byte*>(segment_.elements()), segment_.count()) {
     if (control().ring.message_type != fingerprint_of<T>().name_hash || segment_.count() % 8 != 0 ||
@@ -119,6 +160,8 @@ class RecordQueueBackend {
     return result;
   }
   static T decoded(T&& value) noexcept { return std::move(value); }
+  // The next message's bytes, undecoded.
+  Attempted try_get_bytes(std::vector<std::byte>& out) { return ring_.try_read(out); }
 
   [[nodiscard]] std::size_t size() const noexcept { return ring_.messages(); }
   // size(), from what does not move with this handle (the shared control block).

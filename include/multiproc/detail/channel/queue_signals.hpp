@@ -10,6 +10,7 @@
 #include <utility>
 
 #include <multiproc/detail/os/deadline.hpp>
+#include <multiproc/detail/os/doorbell.hpp>
 #include <multiproc/detail/os/ready_bridge.hpp>
 #include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/detail/ring/attempt.hpp>
@@ -59,18 +60,19 @@ struct AttemptRef {
   Attempted operator()() const { return call(context); }
 };
 
-// Repeats `attempt` until it is done: first for a short spin, then asleep at the side's doorbell,
-// rung by the other side (or every few milliseconds while stalled). Returns false once
-// `deadline` passes. Throws Closed when the queue is closed and, for a consumer, nothing is left.
-MULTIPROC_API bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline);
+// Repeats `attempt` until it is done: first for a short spin (Spin::first), then asleep at the
+// side's doorbell, rung by the other side (or every few milliseconds while stalled). Returns false
+// once `deadline` passes. Throws Closed when the queue is closed and, for a consumer, nothing is left.
+MULTIPROC_API bool wait_until_done(QueueSignals& signals, Side side, AttemptRef attempt, Deadline deadline,
+                                   Spin spin = Spin::first);
 
 // Waits until `size()` (the queue's message count) is non-zero, without taking anything: as a
 // consumer, asleep at the consumers' doorbell. False once `deadline` passes; throws Closed when
 // the queue is closed and empty. Used by Pipe's poll() and by the ready fd's helper thread.
 template <class Size>
-bool wait_nonempty_until(QueueSignals& signals, Size size, Deadline deadline) {
+bool wait_nonempty_until(QueueSignals& signals, Size size, Deadline deadline, Spin spin = Spin::first) {
   auto attempt = [&] { return size() > 0 ? Attempted::done : Attempted::blocked; };
-  return attempt() == Attempted::done || wait_until_done(signals, Side::consumer, AttemptRef::to(attempt), deadline);
+  return attempt() == Attempted::done || wait_until_done(signals, Side::consumer, AttemptRef::to(attempt), deadline, spin);
 }
 
 // True when this process is registered for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)

@@ -51,7 +51,8 @@ inline constexpr std::uint32_t slot_owner_mask = (std::uint32_t{1} << slot_owner
 static_assert((std::uint32_t{1} << 22) <= slot_owner_mask, "a pid must fit in a slot's owner bits");
 
 // The segment layout of a slot ring of T whose control block is `Control` (which begins with a
-// SlotRingControl): `capacity` rounded up to a power of two, at least 2.
+// SlotRingControl): `capacity` rounded up to a power of two, at least 2. (A Queue keeps its own,
+// exact capacity as a limit on top: see SlotRing's `limit`.)
 template <class T, class Control>
 Segment::Layout slot_ring_layout(ObjectKind kind, std::size_t capacity) {
   constexpr std::size_t largest = std::size_t{1} << (std::numeric_limits<std::size_t>::digits - 1);
@@ -102,11 +103,25 @@ inline void check_ring_capacity(const Segment& segment) {
 // gives up as if the ring were empty (full), and the caller looks again later, as after any failure.
 // Liveness checks (a kill(2) and a read of /proc) are made only for a slot seen stuck in the same
 // claimed state on two calls at least a millisecond apart, so they never slow the normal path.
+// A limit below the number of slots (a Queue<T>{6} has 8 slots): a producer claims position p only
+// if p < read_pos + limit. Every position below read_pos has been taken (or passed over), so the
+// claimed and untaken positions, all in [read_pos, p], are at most `limit`: the ring never holds
+// more, however many producers race (read_pos only grows, so a stale read of it only makes the
+// test stricter). The producer keeps the read_pos it last saw in the handle and reads the shared
+// one (the consumers' cache line) only when the stale one says full; a ring whose limit is its
+// slot count skips the test.
 template <class T>
 class SlotRing {
  public:
   SlotRing(SlotRingControl* control, Slot<T>* slots, std::size_t capacity) noexcept
-      : control_(control), slots_(slots), mask_(capacity - 1), lap_shift_(static_cast<unsigned>(std::countr_zero(capacity))) {}
+      : SlotRing(control, slots, capacity, capacity) {}
+  // At most `limit` messages (1 <= limit <= capacity, checked by the caller) in `capacity` slots.
+  SlotRing(SlotRingControl* control, Slot<T>* slots, std::size_t capacity, std::size_t limit) noexcept
+      : control_(control),
+        slots_(slots),
+        mask_(capacity - 1),
+        lap_shift_(static_cast<unsigned>(std::countr_zero(capacity))),
+        limit_(limit) {}
   // A view moves with the segment that holds it (whose mapping does not move); the suspect notes
   // are process-local hints and travel along. The moved-from view points nowhere and may only be
   // destroyed or assigned to.
@@ -115,6 +130,8 @@ class SlotRing {
         slots_(std::exchange(other.slots_, nullptr)),
         mask_(other.mask_),
         lap_shift_(other.lap_shift_),
+        limit_(other.limit_),
+        read_pos_seen_(other.read_pos_seen_.load(std::memory_order_relaxed)),
         suspect_state_(other.suspect_state_.load(std::memory_order_relaxed)),
         suspect_since_(other.suspect_since_.load(std::memory_order_relaxed)) {}
   SlotRing& operator=(SlotRing&& other) noexcept {
@@ -122,6 +139,8 @@ class SlotRing {
     slots_ = std::exchange(other.slots_, nullptr);
     mask_ = other.mask_;
     lap_shift_ = other.lap_shift_;
+    limit_ = other.limit_;
+    read_pos_seen_.store(other.read_pos_seen_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     suspect_state_.store(other.suspect_state_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     suspect_since_.store(other.suspect_since_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     return *this;
@@ -137,6 +156,9 @@ class SlotRing {
     for (std::size_t advances = 0;;) {
       auto [slot, state, lap, seen, distance] = look_at(position);
       if (distance == 0 && phase_of(seen) == SlotPhase::empty) {
+        if (limit_ <= mask_ && !below_limit(position)) {
+          return false;
+        }
         if (state.compare_exchange_strong(seen, pack(lap, SlotPhase::writing, current_pid()), std::memory_order_acquire,
                                           std::memory_order_relaxed)) {
           write_pos.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
@@ -199,8 +221,11 @@ class SlotRing {
     }
   }
 
+  // The slots.
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
-  [[nodiscard]] std::size_t size_approx() const noexcept { return size_of(*control_, capacity()); }
+  // The most messages it holds (the capacity, unless a lower limit was given).
+  [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
+  [[nodiscard]] std::size_t size_approx() const noexcept { return size_of(*control_, limit_); }
   // The same from the shared control block alone (for a reader that holds no SlotRing).
   [[nodiscard]] static std::size_t size_of(SlotRingControl& control, std::size_t capacity) noexcept {
     // acquire: a reader that acts on the size sees the slots behind it (a hint all the same).
@@ -239,6 +264,27 @@ class SlotRing {
   }
 
   [[nodiscard]] std::size_t advance_budget() const noexcept { return 2 * capacity() + 16; }
+
+  // Whether a producer may claim `position` under the limit (see the class comment). Looks at the
+  // shared read_pos only when the one this handle saw last says no, and then also moves read_pos
+  // over slots already taken: a consumer killed between its take and its move of read_pos must
+  // not cost the producers a place until the next consumer comes.
+  [[nodiscard]] bool below_limit(std::uint64_t position) noexcept {
+    if (position - read_pos_seen_.load(std::memory_order_relaxed) < limit_) {
+      return true;
+    }
+    auto read_pos = shared_atomic(control_->read_pos);
+    // relaxed: read_pos is a hint, as everywhere; what was taken is decided on the slots' states.
+    std::uint64_t oldest = read_pos.load(std::memory_order_relaxed);
+    for (std::size_t advances = 0; position - oldest >= limit_; ++advances) {
+      if (position < oldest || advances > advance_budget() || look_at(oldest).distance <= 0) {
+        return false;  // full (or positions no consistent ring has: refuse, as when full)
+      }
+      advance(read_pos, oldest);  // taken or passed over: move on
+    }
+    read_pos_seen_.store(oldest, std::memory_order_relaxed);
+    return true;
+  }
 
   // Moves a shared position from `position` to the next one, or learns where another process moved it.
   static void advance(std::atomic_ref<std::uint64_t>& shared_position, std::uint64_t& position) noexcept {
@@ -288,6 +334,10 @@ class SlotRing {
   Slot<T>* slots_;
   std::size_t mask_;
   unsigned lap_shift_;
+  std::size_t limit_;
+  // Process-local: the read_pos this handle last saw (a relaxed atomic, as threads may share a
+  // handle: any value once seen is a safe under-estimate, since read_pos only grows).
+  std::atomic<std::uint64_t> read_pos_seen_{0};
   // Process-local: a claimed state seen stuck, and since when (steady_clock ticks).
   std::atomic<std::uint64_t> suspect_state_{0};
   std::atomic<std::chrono::steady_clock::rep> suspect_since_{0};
