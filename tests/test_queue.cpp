@@ -73,13 +73,11 @@ std::uint32_t dead_pid() {
   return static_cast<std::uint32_t>(gone.pid());
 }
 
-}  // namespace
-
-BOOST_AUTO_TEST_CASE(four_producers_four_consumers_a_million_messages_exactly_once) {
-  constexpr int producers = 4, consumers = 4;
-  constexpr std::uint64_t per_producer = 250000;
-  mp::Queue<std::uint64_t> queue{1024};
-  Tally tally{producers, per_producer};
+// Each of `producers` processes puts `per_producer` messages into `queue` while `consumers`
+// processes take them until the queue is closed: checks every message came exactly once, and in
+// order per producer.
+void stream_exactly_once(mp::Queue<std::uint64_t>& queue, int producers, int consumers, std::uint64_t per_producer) {
+  Tally tally{static_cast<std::size_t>(producers), per_producer};
   auto consuming = start_all(consumers, [&](int) {
     std::vector<std::int64_t> last(producers, -1);
     try {
@@ -95,8 +93,17 @@ BOOST_AUTO_TEST_CASE(four_producers_four_consumers_a_million_messages_exactly_on
   join_all(producing);
   queue.close();
   join_all(consuming);
-  BOOST_CHECK_EQUAL(tally.count(1), producers * per_producer);  // every message exactly once
+  BOOST_CHECK_EQUAL(tally.count(1), static_cast<std::uint64_t>(producers) * per_producer);  // exactly once
   BOOST_CHECK_EQUAL(tally.out_of_order.load(), 0);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(four_producers_four_consumers_a_million_messages_exactly_once) {
+  constexpr int producers = 4, consumers = 4;
+  constexpr std::uint64_t per_producer = 250000;
+  mp::Queue<std::uint64_t> queue{1024};
+  stream_exactly_once(queue, producers, consumers, per_producer);
   BOOST_CHECK(queue.empty());
 }
 
@@ -249,24 +256,7 @@ BOOST_AUTO_TEST_CASE(racing_producers_never_overfill_a_queue) {
   constexpr int producers = 2, consumers = 2;
   constexpr std::uint64_t per_producer = 50000;
   mp::Queue<std::uint64_t> small{5};
-  Tally tally{producers, per_producer};
-  auto consuming = start_all(consumers, [&](int) {
-    std::vector<std::int64_t> last(producers, -1);
-    try {
-      for (;;) tally.record(small.get(60s), last);
-    } catch (const mp::Closed&) {
-      return 0;
-    }
-  });
-  auto producing = start_all(producers, [&](int p) {
-    for (std::uint64_t s = 0; s < per_producer; ++s) small.put(message(static_cast<std::uint64_t>(p), s));
-    return 0;
-  });
-  join_all(producing);
-  small.close();
-  join_all(consuming);
-  BOOST_CHECK_EQUAL(tally.count(1), producers * per_producer);
-  BOOST_CHECK_EQUAL(tally.out_of_order.load(), 0);
+  stream_exactly_once(small, producers, consumers, per_producer);
 }
 
 BOOST_AUTO_TEST_CASE(a_blocked_put_wakes_when_a_consumer_makes_room) {
