@@ -28,7 +28,9 @@ struct SlotQueueControl {
   SlotRingControl ring;
   alignas(cache_line) QueueSignals signals;
   // The most messages the queue holds, as asked for (the ring has that many slots rounded up to a
-  // power of two). Written once by the creator; openers check 1 <= capacity <= slots.
+  // power of two). Written once (plain store) by the creator's initialiser, before the segment is
+  // published; read once (relaxed) by every opener, which checks 1 <= capacity <= slots. The
+  // publication (header magic, release; name linked only when complete) orders the two.
   std::uint64_t capacity;
 };
 static_assert(sizeof(SlotQueueControl) == 3 * cache_line && alignof(SlotQueueControl) == cache_line);
@@ -100,6 +102,7 @@ class SlotQueueBackend {
   // the slots, and against the capacity an open_or_create asked for.
   static std::size_t checked_limit(const Segment& segment, const Where& where, std::size_t asked) {
     check_ring_capacity(segment);
+    // relaxed: written before the segment was published, which the open already synchronised with.
     const std::uint64_t limit = shared_atomic(static_cast<SlotQueueControl*>(segment.prefix())->capacity).load(std::memory_order_relaxed);
     if (limit == 0 || limit > segment.count()) {
       throw LayoutMismatch("multiproc::Queue: \"" + segment.name() + "\" records a capacity of " + std::to_string(limit) +
