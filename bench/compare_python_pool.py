@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Per-task overhead of Python's multiprocessing.Pool and ProcessPoolExecutor against multiproc's,
-on the same machine, with tiny tasks (x * x) and 2 workers. Usage:
-compare_python_pool.py PATH/TO/bench_pool"""
+on the same machine, with tiny tasks (x * x) and 2 workers. The two sides alternate for ROUNDS
+rounds (this machine is noisy); each line gives the median of each side with its range, and the
+ratio of the medians with the range of the per-round ratios. Usage:
+compare_python_pool.py PATH/TO/bench_pool [ROUNDS]"""
 import concurrent.futures as cf
 import json
 import multiprocessing as mp
+import statistics
 import subprocess
 import sys
 import time
@@ -57,11 +60,21 @@ def cpp_microseconds(binary):
 
 def main():
     mp.set_start_method("fork")
-    py = python_microseconds()
-    cpp = cpp_microseconds(sys.argv[1])
-    print(f"{'per task':<18} {'Python us':>10} {'C++ us':>10} {'less overhead':>14}")
-    for name in ("map_chunksize_1", "map_default", "apply_async_get", "submit_result"):
-        print(f"{name:<18} {py[name]:>10.2f} {cpp[name]:>10.2f} {py[name] / cpp[name]:>13.1f}x")
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    names = ("map_chunksize_1", "map_default", "apply_async_get", "submit_result")
+    py = {name: [] for name in names}
+    cpp = {name: [] for name in names}
+    for r in range(rounds):
+        print(f"round {r + 1} of {rounds}", file=sys.stderr, flush=True)
+        for side, measure in ((py, python_microseconds), (cpp, lambda: cpp_microseconds(sys.argv[1]))):
+            for name, value in measure().items():
+                side[name].append(value)
+    print(f"{'per task (us)':<16} {'Python median [range]':>24} {'C++ median [range]':>22} {'less overhead [range]':>24}")
+    for name in names:
+        ratios = [p / c for p, c in zip(py[name], cpp[name])]
+        p, c = statistics.median(py[name]), statistics.median(cpp[name])
+        print(f"{name:<16} {p:>9.2f} [{min(py[name]):.2f}-{max(py[name]):.2f}] {c:>8.2f} [{min(cpp[name]):.2f}-{max(cpp[name]):.2f}]"
+              f" {p / c:>9.1f}x [{min(ratios):.1f}-{max(ratios):.1f}x]")
 
 
 if __name__ == "__main__":
