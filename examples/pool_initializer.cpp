@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
   const auto cubes = pool.map(cube, inputs);
   std::printf("cubes:");
   for (int c : cubes) std::printf(" %d", c);
+  // The map may finish before the last worker is even ready (the others took every task): close
+  // and join, so that every worker has started, run its initializer and left before we count.
+  pool.close();
+  pool.join();
   std::printf("\n%d workers started\n", started.load());
   return started.load() == workers && cubes.back() == 512 ? 0 : 1;
 }

@@ -27,6 +27,7 @@
 
 #include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/detail/os/shared_layout.hpp>
+#include <multiproc/error.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/segment.hpp>
@@ -97,6 +98,15 @@ class MULTIPROC_API Barrier {
 
   // Empty for an anonymous barrier.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  // The name it travels by to another process (see codec.hpp). ValueError when anonymous, or when
+  // it has an action (a function of this process).
+  [[nodiscard]] const std::string& name_to_travel() const {
+    if (action_) {
+      throw ValueError("multiproc: a Barrier with an action cannot be sent to another process: open it there by name "
+                       "with the action");
+    }
+    return segment_.name_to_travel("Barrier");
+  }
 
  private:
   Barrier(const Where& where, int parties, Action action, Timeout timeout);

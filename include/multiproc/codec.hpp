@@ -13,12 +13,23 @@
 // corrupt or hostile message gives DecodeError, never a huge allocation or a read out of bounds.
 // (One consequence: a container of empty, zero-byte elements cannot claim more elements than
 // there are bytes left.)
+//
+// A named shared object (Queue, Event, Lock, RLock, Semaphore, Condition, Barrier, Value, Array,
+// SharedDict, SharedList, the rings) travels by its name: the receiver opens it, so both sides
+// then use the same object (Python sends such objects by pickling or through a manager). That
+// holds for a message, a task's argument or result, and an element of a tuple message. An
+// anonymous object cannot travel (ValueError at the send: only children forked after it share it),
+// nor one whose meaning lives in its process (a Value guarded by a Lock passed in, a Barrier with
+// an action). Containers of shared objects (a vector of Locks) are not supported: the codec would
+// have to make anonymous objects only to replace them.
 #include <concepts>
 #include <cstddef>
 #include <cstring>
 #include <span>
 #include <string>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <cereal/cereal.hpp>
@@ -33,8 +44,16 @@
 #include <cereal/types/vector.hpp>
 
 #include <multiproc/error.hpp>
+#include <multiproc/segment.hpp>
 
 namespace multiproc {
+
+// A shared object that travels by name: `name_to_travel()` gives its name (or throws ValueError
+// saying why it cannot travel) and `T(open, name)` opens it.
+template <class T>
+concept travels_by_name = requires(const T& object) {
+  { object.name_to_travel() } -> std::convertible_to<std::string>;
+} && std::constructible_from<T, open_t, std::string_view>;
 
 namespace detail {
 
@@ -113,6 +132,40 @@ void CEREAL_LOAD_FUNCTION_NAME(CodecReader& ar, cereal::BinaryData<T>& data) {
   ar.read_bytes(data.data, static_cast<std::size_t>(data.size));
 }
 
+// A shared object inside a message: its name, as a string.
+template <travels_by_name T>
+void CEREAL_SAVE_FUNCTION_NAME(CodecWriter& ar, const T& object) {
+  const std::string name = object.name_to_travel();
+  ar(name);
+}
+
+// One element of a tuple message, read in order; a shared object is opened by its name.
+template <class T>
+T read_element(CodecReader& archive) {
+  if constexpr (travels_by_name<T>) {
+    std::string name;
+    archive(name);
+    return T(open, name);
+  } else {
+    T value{};
+    archive(value);
+    return value;
+  }
+}
+
+// A tuple with a shared object among its elements is built element by element (a shared object
+// has no empty state to load into).
+template <class T>
+struct carries_shared_objects : std::bool_constant<travels_by_name<T>> {};
+template <class... Ts>
+struct carries_shared_objects<std::tuple<Ts...>> : std::bool_constant<(travels_by_name<Ts> || ...)> {};
+
+template <class... Ts>
+  requires(sizeof...(Ts) > 0)
+std::tuple<Ts...> read_shared_tuple(CodecReader& archive, std::type_identity<std::tuple<Ts...>> /*unused*/) {
+  return std::tuple<Ts...>{read_element<Ts>(archive)...};  // braced: read left to right
+}
+
 }  // namespace detail
 
 // True when T travels as its own bytes.
@@ -163,6 +216,23 @@ T decode(std::span<const std::byte> in) {
     }
     T value;
     std::memcpy(&value, in.data(), sizeof(T));
+    return value;
+  } else if constexpr (detail::carries_shared_objects<T>::value) {
+    detail::CodecReader archive(in);
+    T value = [&] {
+      try {
+        if constexpr (travels_by_name<T>) {
+          return detail::read_element<T>(archive);
+        } else {
+          return detail::read_shared_tuple(archive, std::type_identity<T>{});
+        }
+      } catch (const cereal::Exception& e) {
+        throw DecodeError(std::string("multiproc codec: ") + e.what());
+      }
+    }();
+    if (archive.bytes_left() != 0) {
+      throw DecodeError("multiproc codec: " + std::to_string(archive.bytes_left()) + " bytes left after the message");
+    }
     return value;
   } else {
     T value{};

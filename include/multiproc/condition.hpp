@@ -22,6 +22,7 @@
 
 #include <multiproc/detail/os/deadline.hpp>
 #include <multiproc/detail/os/shared_layout.hpp>
+#include <multiproc/error.hpp>
 #include <multiproc/export.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/segment.hpp>
@@ -113,6 +114,15 @@ class MULTIPROC_API Condition {
 
   // Empty for an anonymous condition.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  // The name it travels by to another process (see codec.hpp). ValueError when anonymous, or when
+  // it waits with a Lock passed in (the receiver could not know that lock).
+  [[nodiscard]] const std::string& name_to_travel() const {
+    if (borrowed_ != nullptr) {
+      throw ValueError("multiproc: a Condition over a Lock passed in cannot be sent to another process: open it there "
+                       "by name with the same lock");
+    }
+    return segment_.name_to_travel("Condition");
+  }
 
  private:
   Condition(const Where& where, Lock* borrowed);

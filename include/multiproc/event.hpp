@@ -55,6 +55,8 @@ class MULTIPROC_API Event {
 
   // Empty for an anonymous event.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
+  [[nodiscard]] const std::string& name_to_travel() const { return segment_.name_to_travel("Event"); }
 
   // A file descriptor for epoll/poll or Boost.Asio that polls readable while the event is set:
   // from the moment it is set until this process next sees it clear (clear(), is_set() returning

@@ -87,6 +87,8 @@ class MULTIPROC_API RobustMutex {
 
   // Empty for an anonymous or borrowed lock.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
+  [[nodiscard]] const std::string& name_to_travel() const { return segment_.name_to_travel("Lock or RLock"); }
 
  protected:
   RobustMutex(const Where& where, ObjectKind kind);

@@ -41,6 +41,8 @@ class MpmcRing {
   // Exact when no one is pushing or popping; otherwise a value that was true a moment ago.
   [[nodiscard]] std::size_t size_approx() const noexcept { return ring_.size_approx(); }
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
+  [[nodiscard]] const std::string& name_to_travel() const { return segment_.name_to_travel("MpmcRing"); }
 
  private:
   MpmcRing(const Where& where, std::size_t capacity)

@@ -231,6 +231,10 @@ class MULTIPROC_API Segment {
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
   // Empty for an anonymous segment.
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  // The name by which a handle of `type` (its class, for the message) travels to another process,
+  // which opens it by that name (see codec.hpp). ValueError for an anonymous segment: only the
+  // children forked after it can share it (Python: "should only be shared through inheritance").
+  [[nodiscard]] const std::string& name_to_travel(std::string_view type) const;
   [[nodiscard]] const SegmentHeader* header() const noexcept;
 
  private:

@@ -67,6 +67,8 @@ class MULTIPROC_API Semaphore {
 
   // Empty for an anonymous semaphore.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
+  [[nodiscard]] const std::string& name_to_travel() const { return segment_.name_to_travel("Semaphore"); }
 
  protected:
   Semaphore(const Where& where, ObjectKind kind, int value);

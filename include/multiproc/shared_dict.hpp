@@ -209,6 +209,8 @@ class SharedDict {
 
   // Empty for an anonymous dict.
   [[nodiscard]] const std::string& name() const noexcept { return store_.name(); }
+  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
+  [[nodiscard]] const std::string& name_to_travel() const { return store_.name_to_travel("SharedDict"); }
 
  private:
   struct Store : detail::SharedStore {

@@ -210,6 +210,8 @@ class SharedList {
 
   // Empty for an anonymous list.
   [[nodiscard]] const std::string& name() const noexcept { return store_.name(); }
+  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
+  [[nodiscard]] const std::string& name_to_travel() const { return store_.name_to_travel("SharedList"); }
 
  private:
   using Locked = detail::SharedStore::Locked;

@@ -139,6 +139,8 @@ class SpscRing {
   }
   // Empty for an anonymous ring.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
+  [[nodiscard]] const std::string& name_to_travel() const { return segment_.name_to_travel("SpscRing"); }
 
  private:
   // `capacity` rounded up to a power of two.

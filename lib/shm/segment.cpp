@@ -200,6 +200,15 @@ const SegmentHeader* Segment::header() const noexcept {
   return mapping_ ? static_cast<const SegmentHeader*>(mapping_->base()) : nullptr;
 }
 
+const std::string& Segment::name_to_travel(std::string_view type) const {
+  if (name_.empty()) {
+    throw ValueError("multiproc: an anonymous " + std::string(type) +
+                     " cannot be sent to another process: it is shared only with children forked after it "
+                     "was made; create it with a name (multiproc::create, \"...\") and it travels by that name");
+  }
+  return name_;
+}
+
 void Segment::adopt(std::unique_ptr<Mapping> mapping) {
   mapping_ = std::move(mapping);
   auto* base = static_cast<char*>(mapping_->base());

@@ -100,6 +100,9 @@ void SharedStore::with_lock(const std::function<void(Locked&)>& body) {
   });
 }
 const std::string& SharedStore::name() const noexcept { return impl_->segment.name(); }
+const std::string& SharedStore::name_to_travel(std::string_view type) const {
+  return impl_->segment.name_to_travel(type);
+}
 
 void SharedStore::Locked::set(Bytes key, Bytes value) { impl_.set(key, value); }
 bool SharedStore::Locked::get(Bytes key, std::vector<std::byte>& value) { return impl_.get(key, &value); }

@@ -11,7 +11,9 @@
 #include <variant>
 #include <vector>
 
+#include <multiproc/codec.hpp>
 #include <multiproc/export.hpp>
+#include <multiproc/segment.hpp>
 
 namespace multiproc::detail {
 
@@ -97,8 +99,11 @@ class ResultState {
     if (error_) {
       std::rethrow_exception(error_);
     }
-    if constexpr (!std::is_void_v<R>) {
+    if constexpr (std::is_copy_constructible_v<R>) {
       return value_;
+    } else if constexpr (!std::is_void_v<R>) {
+      static_assert(travels_by_name<R>, "a task's result is copied to each reader");
+      return R(open, value_.name());  // a shared object: each reader gets a handle of its own
     }
   }
 

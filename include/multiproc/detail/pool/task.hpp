@@ -219,7 +219,11 @@ template <class F, class... Args>
 Call make_call(F f, Args&&... args) {
   using Fn = function_pointer_t<F>;
   Call call{&invoke_encoded<Fn, Args...>, reinterpret_cast<std::uintptr_t>(+f), {}};
-  encode(std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...), call.args);
+  // Encoded from references: no copy of the arguments (a shared object, which cannot be copied,
+  // travels by its name; see codec.hpp). The bytes are those of a std::tuple<std::decay_t<Args>...>.
+  static_assert(bitwise_message<std::tuple<const std::decay_t<Args>&...>> == bitwise_message<std::tuple<std::decay_t<Args>...>>,
+                "the references must encode as the values decode");
+  encode(std::tuple<const std::decay_t<Args>&...>(args...), call.args);
   return call;
 }
 

@@ -96,6 +96,7 @@ class MULTIPROC_API SharedStore {
   void with_lock(const std::function<void(Locked&)>& body);
 
   [[nodiscard]] const std::string& name() const noexcept;
+  [[nodiscard]] const std::string& name_to_travel(std::string_view type) const;
 
  private:
   struct Impl;

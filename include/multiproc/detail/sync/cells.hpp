@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <multiproc/error.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/segment.hpp>
 
@@ -25,6 +26,15 @@ class Cells {
  public:
   // Empty for an anonymous object.
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  // The name it travels by to another process (see codec.hpp). ValueError when anonymous, or when
+  // guarded by a Lock passed in (the receiver would open it with its own lock).
+  [[nodiscard]] const std::string& name_to_travel() const {
+    if (borrowed_ != nullptr) {
+      throw ValueError("multiproc: a Value or Array guarded by a Lock passed in cannot be sent to another process: open "
+                       "it there by name with the same lock");
+    }
+    return segment_.name_to_travel("Value or Array");
+  }
 
  protected:
   static Segment::Layout layout(ObjectKind kind, std::size_t count) {
