@@ -3,7 +3,10 @@
 // Python passes them through pickling or a manager. Anonymous objects, and objects whose meaning
 // lives in their process, are refused at the send with ValueError, and nothing is lost.
 #define BOOST_TEST_MODULE travel
+#include <algorithm>
+#include <list>
 #include <mutex>
+#include <ranges>
 #include <string>
 #include <tuple>
 
@@ -76,6 +79,29 @@ BOOST_AUTO_TEST_CASE(an_executor_task_sets_the_callers_event_and_writes_its_dict
   const int worker = executor.submit(record_pid, results, std::string("who")).result(30s);
   BOOST_CHECK_NE(worker, ::getpid());
   BOOST_CHECK_EQUAL(results.get("who", 0), worker);
+}
+
+// Python's pool.map over managed objects: each input is opened by name in the worker.
+BOOST_AUTO_TEST_CASE(map_and_imap_take_shared_objects_as_inputs) {
+  std::vector<std::string> names;
+  std::list<mp::ScopedUnlink> drops;  // not movable: a list never moves them
+  std::vector<mp::Event> events;
+  for (int i = 0; i < 5; ++i) {
+    names.push_back(test::unique_name("input"));
+    drops.emplace_back(names.back());
+    events.emplace_back(mp::create, names.back());
+  }
+  mp::Pool pool{2};
+  const std::vector<bool> set = pool.map(set_event, events, 2);  // chunks of 2: vectors of events
+  BOOST_CHECK_EQUAL(std::count(set.begin(), set.end(), true), 5);
+  for (auto& event : events) {
+    BOOST_CHECK(event.is_set());
+    event.clear();
+  }
+  int seen = 0;
+  for (bool done : pool.imap(set_event, std::views::all(events), 3)) seen += done ? 1 : 0;  // a view: imap keeps it
+  BOOST_CHECK_EQUAL(seen, 5);
+  BOOST_CHECK(std::all_of(events.begin(), events.end(), [](const mp::Event& e) { return e.is_set(); }));
 }
 
 // A task's result may be a shared object: the caller opens the one the worker made.

@@ -13,7 +13,7 @@ LAYERS = ["os", "shm", "sync", "ring", "channel", "store", "process", "pool", "r
 
 # The layer of each public header (one concept per header).
 PUBLIC = {
-    "export.hpp": "os", "error.hpp": "os", "codec.hpp": "os",
+    "export.hpp": "os", "error.hpp": "os", "codec.hpp": "os", "object_tags.hpp": "os",
     "segment.hpp": "shm",
     "lock.hpp": "sync", "rlock.hpp": "sync", "semaphore.hpp": "sync", "event.hpp": "sync",
     "condition.hpp": "sync", "barrier.hpp": "sync", "value.hpp": "sync", "array.hpp": "sync",

@@ -17,11 +17,10 @@
 // A named shared object (Queue, Event, Lock, RLock, Semaphore, Condition, Barrier, Value, Array,
 // SharedDict, SharedList, the rings) travels by its name: the receiver opens it, so both sides
 // then use the same object (Python sends such objects by pickling or through a manager). That
-// holds for a message, a task's argument or result, and an element of a tuple message. An
+// holds for a message, a task's argument, map input or result, and inside a tuple or vector. An
 // anonymous object cannot travel (ValueError at the send: only children forked after it share it),
 // nor one whose meaning lives in its process (a Value guarded by a Lock passed in, a Barrier with
-// an action). Containers of shared objects (a vector of Locks) are not supported: the codec would
-// have to make anonymous objects only to replace them.
+// an action). Other containers of shared objects (a map of Locks) are not supported.
 #include <concepts>
 #include <cstddef>
 #include <cstring>
@@ -44,7 +43,7 @@
 #include <cereal/types/vector.hpp>
 
 #include <multiproc/error.hpp>
-#include <multiproc/segment.hpp>
+#include <multiproc/object_tags.hpp>
 
 namespace multiproc {
 
@@ -139,31 +138,47 @@ void CEREAL_SAVE_FUNCTION_NAME(CodecWriter& ar, const T& object) {
   ar(name);
 }
 
-// One element of a tuple message, read in order; a shared object is opened by its name.
+// Messages with a shared object inside (the object itself, a tuple or a vector holding some) are
+// read part by part, each built as it is read: a shared object has no empty state to load into.
 template <class T>
-T read_element(CodecReader& archive) {
+struct carries_shared_objects : std::bool_constant<travels_by_name<T>> {};
+template <class... Ts>
+struct carries_shared_objects<std::tuple<Ts...>> : std::bool_constant<(carries_shared_objects<Ts>::value || ...)> {};
+template <class T>
+struct carries_shared_objects<std::vector<T>> : carries_shared_objects<T> {};
+
+template <class T>
+T read_part(CodecReader& archive);
+
+template <class... Ts>
+std::tuple<Ts...> read_parts(CodecReader& archive, std::type_identity<std::tuple<Ts...>> /*unused*/) {
+  return std::tuple<Ts...>{read_part<Ts>(archive)...};  // braced: read left to right
+}
+template <class T>
+std::vector<T> read_parts(CodecReader& archive, std::type_identity<std::vector<T>> /*unused*/) {
+  cereal::size_type count = 0;
+  archive(cereal::make_size_tag(count));  // checked against the bytes left (see SizeTag above)
+  std::vector<T> parts;
+  parts.reserve(static_cast<std::size_t>(count));
+  for (cereal::size_type i = 0; i < count; ++i) {
+    parts.push_back(read_part<T>(archive));
+  }
+  return parts;
+}
+
+template <class T>
+T read_part(CodecReader& archive) {
   if constexpr (travels_by_name<T>) {
     std::string name;
     archive(name);
     return T(open, name);
+  } else if constexpr (carries_shared_objects<T>::value) {
+    return read_parts(archive, std::type_identity<T>{});
   } else {
     T value{};
     archive(value);
     return value;
   }
-}
-
-// A tuple with a shared object among its elements is built element by element (a shared object
-// has no empty state to load into).
-template <class T>
-struct carries_shared_objects : std::bool_constant<travels_by_name<T>> {};
-template <class... Ts>
-struct carries_shared_objects<std::tuple<Ts...>> : std::bool_constant<(travels_by_name<Ts> || ...)> {};
-
-template <class... Ts>
-  requires(sizeof...(Ts) > 0)
-std::tuple<Ts...> read_shared_tuple(CodecReader& archive, std::type_identity<std::tuple<Ts...>> /*unused*/) {
-  return std::tuple<Ts...>{read_element<Ts>(archive)...};  // braced: read left to right
 }
 
 }  // namespace detail
@@ -221,11 +236,7 @@ T decode(std::span<const std::byte> in) {
     detail::CodecReader archive(in);
     T value = [&] {
       try {
-        if constexpr (travels_by_name<T>) {
-          return detail::read_element<T>(archive);
-        } else {
-          return detail::read_shared_tuple(archive, std::type_identity<T>{});
-        }
+        return detail::read_part<T>(archive);
       } catch (const cereal::Exception& e) {
         throw DecodeError(std::string("multiproc codec: ") + e.what());
       }

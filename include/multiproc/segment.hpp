@@ -21,31 +21,13 @@
 #include <variant>
 
 #include <multiproc/export.hpp>
+#include <multiproc/object_tags.hpp>
 
 namespace multiproc {
 
 // ---- Where an object lives: anonymous, or named and created or opened ------------------------
 
-// Create a new named object; AlreadyExists if the name is taken. `create.with_mode(0660)` widens
-// the permissions (the default 0600 lets only the creating user in; the umask is not applied).
-struct create_t {
-  unsigned permissions = 0600;
-  [[nodiscard]] constexpr create_t with_mode(unsigned mode) const noexcept { return create_t{mode}; }
-};
-// Open an existing named object; NotFound if absent, LayoutMismatch if it holds another type.
-struct open_t {};
-// Open the named object if it exists, else create it.
-struct open_or_create_t {
-  unsigned permissions = 0600;
-  [[nodiscard]] constexpr open_or_create_t with_mode(unsigned mode) const noexcept {
-    return open_or_create_t{mode};
-  }
-};
-inline constexpr create_t create{};
-inline constexpr open_t open{};
-inline constexpr open_or_create_t open_or_create{};
-
-// One of the above with its name, or anonymous: what an object's constructors pass down, so that
+// One of the tags of object_tags.hpp with its name, or anonymous: what an object's constructors pass down, so that
 // each kind of object builds its segment in one place.
 struct Where {
   enum class How { anonymous, create, open, open_or_create };

@@ -39,7 +39,7 @@ class InputSource {
     }(std::index_sequence_for<Ranges...>{});
   }
   Input take() {
-    Input input = std::apply([](auto&... it) { return Input(*it...); }, next_);
+    Input input = std::apply([](auto&... it) { return Input(chunk_input(*it)...); }, next_);
     std::apply([](auto&... it) { (++it, ...); }, next_);
     return input;
   }

@@ -91,7 +91,7 @@ std::shared_ptr<ResultState<std::vector<R>>> start_map(TaskRunner& runner, std::
     all.reserve(static_cast<std::size_t>(std::ranges::size(inputs)));
   }
   for (auto&& input : inputs) {
-    all.push_back(std::forward<decltype(input)>(input));
+    all.push_back(chunk_input(std::forward<decltype(input)>(input)));
   }
   const std::size_t size = chunksize > 0 ? chunksize : default_chunksize(all.size(), runner.processes());
   const std::size_t count = (all.size() + size - 1) / size;

@@ -84,7 +84,7 @@ class ChunkStream {
       if (std::exception_ptr failure = failure_of(outcome)) {
         std::rethrow_exception(failure);
       }
-      for (R& value : decode<std::vector<R>>(outcome.payload)) {
+      for (auto&& value : decode<std::vector<R>>(outcome.payload)) {  // auto: vector<bool> yields proxies
         buffer_.push_back(std::move(value));
       }
     }

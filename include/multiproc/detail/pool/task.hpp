@@ -19,6 +19,7 @@
 #include <multiproc/codec.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/export.hpp>
+#include <multiproc/segment.hpp>
 
 namespace multiproc::detail {
 
@@ -225,6 +226,18 @@ Call make_call(F f, Args&&... args) {
                 "the references must encode as the values decode");
   encode(std::tuple<const std::decay_t<Args>&...>(args...), call.args);
   return call;
+}
+
+// An input as a chunk holds it: a copy, or for a shared object (which cannot be copied) a handle
+// of its own onto the same object, opened by name (see codec.hpp: it travels by that name).
+template <class V>
+decltype(auto) chunk_input(V&& value) {
+  using T = std::remove_cvref_t<V>;
+  if constexpr (travels_by_name<T> && std::is_lvalue_reference_v<V>) {
+    return T(open, value.name_to_travel());
+  } else {
+    return std::forward<V>(value);
+  }
 }
 
 template <class F, class Input, bool Unpack>
