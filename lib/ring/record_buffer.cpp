@@ -46,21 +46,14 @@ std::size_t RecordBuffer::checked_length(std::uint64_t at, std::uint64_t queued,
   return record.length;
 }
 
-RecordKind RecordBuffer::checked_record(std::uint64_t at, std::uint64_t queued, const char* owner) const {
-  RecordHeader header{};
-  copy_out(at, &header, sizeof header);
-  const bool reference = header.inverse == (~header.length ^ reference_tag);
-  if ((header.inverse != ~header.length && !reference) || queued > capacity_ || record_bytes(header.length) > queued ||
-      at % 8 != 0) {
-    std::string what = owner;
-    what += ": corrupt record in the ring (length ";
-    what += std::to_string(header.length);
-    what += ", ";
-    what += std::to_string(queued);
-    what += " bytes queued)";
-    throw LayoutMismatch(what);
-  }
-  return {header.length, reference};
+void RecordBuffer::corrupt(std::uint32_t length, std::uint64_t queued, const char* owner) {
+  std::string what = owner;
+  what += ": corrupt record in the ring (length ";
+  what += std::to_string(length);
+  what += ", ";
+  what += std::to_string(queued);
+  what += " bytes queued)";
+  throw LayoutMismatch(what);
 }
 
 void RecordBuffer::copy_in(std::uint64_t at, const void* from, std::size_t size) noexcept {

@@ -141,7 +141,8 @@ class RecordQueueBackend {
                    LockedRecordRing::initialise(static_cast<RecordQueueControl*>(s.prefix())->ring,
                                                 checked_queue_capacity(capacity), fingerprint_of<T>().name_hash);
                  }),
-        ring_(control().ring, static_cast<std::byte*>(segment_.elements()), segment_.count()) {
+        ring_(control().ring, static_cast<std::byte*>(segment_.elements()), segment_.count()),
+        largest_in_ring_(largest_unspilled(segment_.count())) {
     if (control().ring.message_type != fingerprint_of<T>().name_hash || segment_.count() % 8 != 0 ||
         segment_.count() == 0) {
       throw LayoutMismatch("multiproc::Queue: \"" + segment_.name() + "\" holds messages of another type");
@@ -156,7 +157,7 @@ class RecordQueueBackend {
     return OutgoingMessage(buffer, true);
   }
   Attempted try_put(const OutgoingMessage& message) {
-    if (!message.spill && !spills(message.bytes.size(), ring_.capacity())) {
+    if (message.bytes.size() <= largest_in_ring_) {
       return ring_.try_write(message.bytes);
     }
     return try_put_spilled(message);
@@ -229,6 +230,7 @@ class RecordQueueBackend {
 
   Segment segment_;
   LockedRecordRing ring_;
+  std::size_t largest_in_ring_;    // bigger messages spill (see spills())
   std::uint64_t owner_inode_ = 0;  // an anonymous queue's memory, found at its first spilled message
 };
 

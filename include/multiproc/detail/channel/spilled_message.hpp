@@ -13,6 +13,7 @@
 //     their queue is no longer in use, which `multiproc gc` checks before removing them.
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -72,6 +73,14 @@ MULTIPROC_API std::string spill_name(std::uint32_t sender_pid, std::uint64_t ser
 [[nodiscard]] inline bool spills(std::size_t message_bytes, std::size_t ring_bytes) noexcept {
   return LockedRecordRing::record_bytes(message_bytes) > ring_bytes / 4 &&
          LockedRecordRing::record_bytes(sizeof(SpillReference)) <= ring_bytes / 4;
+}
+// The largest message that does not spill from a ring of `ring_bytes` (a multiple of 8): what a
+// put compares with, once per message.
+[[nodiscard]] inline std::size_t largest_unspilled(std::size_t ring_bytes) noexcept {
+  if (!spills(std::numeric_limits<std::size_t>::max() / 2, ring_bytes)) {
+    return std::numeric_limits<std::size_t>::max();
+  }
+  return ring_bytes / 4 / 8 * 8 - sizeof(RecordHeader);
 }
 
 // The inode of this process's mapping at `address` (from /proc/self/maps); 0 if it is not found.

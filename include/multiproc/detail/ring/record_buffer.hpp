@@ -50,14 +50,26 @@ class MULTIPROC_API RecordBuffer {
   // against the `queued` bytes behind it; throws LayoutMismatch (naming `owner`) if it is not one
   // the ring wrote, or a reference. Never trust a length read from shared memory.
   std::size_t checked_length(std::uint64_t at, std::uint64_t queued, const char* owner) const;
-  // The same, for a ring that also holds references: says which the record is.
-  RecordKind checked_record(std::uint64_t at, std::uint64_t queued, const char* owner) const;
+  // The same, for a ring that also holds references: says which the record is. Inline: it is on
+  // every read of a codec queue.
+  RecordKind checked_record(std::uint64_t at, std::uint64_t queued, const char* owner) const {
+    RecordHeader header{};
+    copy_out(at, &header, sizeof header);
+    const std::uint32_t tag = header.inverse ^ ~header.length;
+    if ((tag != 0 && tag != reference_tag) || queued > capacity_ || record_bytes(header.length) > queued || at % 8 != 0) {
+      corrupt(header.length, queued, owner);
+    }
+    return {header.length, tag != 0};
+  }
 
   void copy_in(std::uint64_t at, const void* from, std::size_t size) noexcept;
   void copy_out(std::uint64_t at, void* to, std::size_t size) const noexcept;
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
  private:
+  // Throws LayoutMismatch for a record header the ring could not have written.
+  [[noreturn]] static void corrupt(std::uint32_t length, std::uint64_t queued, const char* owner);
+
   std::byte* bytes_;
   std::size_t capacity_;
 };
