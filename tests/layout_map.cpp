@@ -9,6 +9,7 @@
 #include <multiproc/condition.hpp>
 #include <multiproc/detail/channel/pipe_ends.hpp>
 #include <multiproc/detail/channel/queue_backends.hpp>
+#include <multiproc/detail/channel/spilled_message.hpp>
 #include <multiproc/detail/os/doorbell.hpp>
 #include <multiproc/detail/ring/spsc_record_ring.hpp>
 #include <multiproc/detail/store/shared_store.hpp>
@@ -83,6 +84,13 @@ int main() {
   FIELD(d::LockedRecordRingControl, max_messages); FIELD(d::LockedRecordRingControl, message_type);
   BEGIN(d::RecordQueueControl);
   FIELD(d::RecordQueueControl, ring); FIELD(d::RecordQueueControl, signals);
+  BEGIN(d::SpillReference);
+  FIELD(d::SpillReference, magic); FIELD(d::SpillReference, sender_pid); FIELD(d::SpillReference, serial);
+  FIELD(d::SpillReference, message_bytes);
+  BEGIN(d::SpilledMessageControl);
+  FIELD(d::SpilledMessageControl, magic); FIELD(d::SpilledMessageControl, queued);
+  FIELD(d::SpilledMessageControl, message_bytes); FIELD(d::SpilledMessageControl, owner_inode);
+  FIELD(d::SpilledMessageControl, owner_name);
   BEGIN(d::SpscRecordRingControl);
   FIELD(d::SpscRecordRingControl, write_pos); FIELD(d::SpscRecordRingControl, read_pos);
   FIELD(d::SpscRecordRingControl, data); FIELD(d::SpscRecordRingControl, room);

@@ -58,7 +58,9 @@ class Connection {
   void send(const T& value) {
     use(can_send_, "send");
     Queue<T>& out = shared_->to[1 - end_];
-    while (!out.put_until(value, detail::deadline_after(check_interval))) {
+    // Encoded once (and a big message written to its own segment once), however long the wait.
+    const auto& message = out.backend_.encoded(value);
+    while (!out.put_encoded_until(message, detail::deadline_after(check_interval))) {
       if (peer_gone()) {
         throw Closed("multiproc::Pipe::send: nobody is left at the other end");
       }
@@ -97,7 +99,8 @@ class Connection {
     const auto bytes = buffer.subspan(offset, size == whole ? buffer.size() - offset : size);
     use(can_send_, "send_bytes");
     Queue<T>& out = shared_->to[1 - end_];
-    while (!out.put_bytes_until(bytes, detail::deadline_after(check_interval))) {
+    const detail::OutgoingMessage message(bytes);  // as in send(): one spill however long the wait
+    while (!out.put_encoded_until(message, detail::deadline_after(check_interval))) {
       if (peer_gone()) {
         throw Closed("multiproc::Pipe::send_bytes: nobody is left at the other end");
       }
@@ -269,8 +272,9 @@ std::pair<Connection<T>, Connection<T>> Pipe(bool duplex = true, std::size_t cap
 }
 
 // The same with `ring_bytes` bytes of room in each direction for a T that goes through the codec
-// (by default 256 a message): the largest message a direction carries is ring_bytes - 8. A
-// ring_bytes too small for any message, or too large to be real, throws ValueError.
+// (by default 256 a message): a message over a quarter of it travels in a segment of its own (see
+// Queue), so any size goes. A ring_bytes too small for any message, or too large to be real,
+// throws ValueError.
 template <class T>
 std::pair<Connection<T>, Connection<T>> Pipe(bool duplex, std::size_t capacity, std::size_t ring_bytes)
   requires(!bitwise_message<T>)

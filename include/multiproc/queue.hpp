@@ -52,7 +52,7 @@ class Queue {
   // Holds at most `capacity` (>= 1, else ValueError) messages: full() after that many puts.
   explicit Queue(std::size_t capacity = default_capacity) : Queue(Where(), capacity, 0, false) {}
   // For a T that goes through the codec: at most `capacity` messages and `ring_bytes` bytes of them
-  // (by default 256 bytes a message); a single message over ring_bytes throws MessageTooLarge.
+  // (by default 256 bytes a message); a message over a quarter of ring_bytes travels on its own.
   Queue(std::size_t capacity, std::size_t ring_bytes)
     requires(!bitwise_message<T>)
       : Queue(Where(), capacity, detail::checked_ring_bytes(ring_bytes), false) {}
@@ -69,8 +69,8 @@ class Queue {
     requires(!bitwise_message<T>)
       : Queue(Where(how, name), capacity, detail::checked_ring_bytes(ring_bytes), false) {}
 
-  // Blocks while full. Throws Closed after close(), MessageTooLarge for a message the queue could
-  // never hold.
+  // Blocks while full. Throws Closed after close(); a message of any size that fits in memory goes
+  // (for a T that goes through the codec; see detail/channel/spilled_message.hpp).
   void put(const T& value) { (void)put_until(value, detail::Deadline::max()); }
   // Throws Full if there is still no room after `timeout`.
   template <class Rep, class Period>

@@ -80,7 +80,8 @@ MULTIPROC_API std::vector<StateField> inspect_segment(std::string_view name);
 
 // Named objects that nobody can still be using: no process holds them (see `in_use`), and they
 // are complete objects, temporary files of creations whose creator died, or leftovers that never
-// became objects. Corrupt and unreadable entries are left for an explicit unlink: they may not be
+// became objects. A spilled queue message (a message too big for its queue's ring) whose queue is
+// still in use and holds its reference is in flight, not leaked. Corrupt and unreadable entries are left for an explicit unlink: they may not be
 // ours. With a non-empty `name_prefix`, only names (or temporary files) that start with it.
 MULTIPROC_API std::vector<SegmentInfo> find_leaked_segments(std::string_view name_prefix = {});
 

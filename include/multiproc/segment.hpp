@@ -91,6 +91,7 @@ enum class ObjectKind : std::uint32_t {
   pool_channels = 19,  // anonymous: a Pool's channels to its workers
   joinable_queue = 20,       // a JoinableQueue is not a Queue: neither opens the other
   joinable_byte_queue = 21,
+  spilled_message = 22,  // one message too big for its codec queue's ring (detail/channel/spilled_message.hpp)
 };
 
 // "Queue", "Lock"... for a kind recorded in a header; "unknown object" for any other number.

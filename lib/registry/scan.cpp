@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <multiproc/detail/channel/spilled_message.hpp>
 #include <multiproc/detail/os/liveness.hpp>
 #include <multiproc/error.hpp>
 
@@ -134,6 +135,55 @@ std::map<std::uint64_t, std::vector<pid_t>> mappers() {
     std::sort(pids.begin(), pids.end());
   }
   return found;
+}
+
+// Some process maps the anonymous shared memory (a memfd of this library) of inode `inode`.
+bool anonymous_memory_mapped(std::uint64_t inode) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::ifstream maps(entry.path() / "maps");
+    for (std::string line; std::getline(maps, line);) {
+      if (line.find("/memfd:multiproc") == std::string::npos) {
+        continue;
+      }
+      std::istringstream fields(line);
+      std::string range;
+      std::string perms;
+      std::string offset;
+      std::string device;
+      std::uint64_t mapped = 0;
+      if (fields >> range >> perms >> offset >> device >> mapped && mapped == inode) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// A spilled message whose reference is in the ring of a queue still in use is in flight, not
+// leaked, although no process holds its segment between its sender's put and its reader's get.
+bool spill_in_flight(const SegmentInfo& info) {
+  const auto view = ReadOnlyView::open(info.file);
+  if (!view || view->base() == nullptr) {
+    return false;
+  }
+  const SegmentSnapshot snapshot(view->base(), view->bytes(), view->header());
+  const auto control = snapshot.control<SpilledMessageControl>();
+  if (!control || control->queued == 0) {
+    return false;  // its sender died before putting it
+  }
+  const std::size_t length = ::strnlen(control->owner_name, sizeof control->owner_name);
+  if (length == 0) {
+    return control->owner_inode != 0 && anonymous_memory_mapped(control->owner_inode);
+  }
+  const std::string queue(control->owner_name, length);
+  try {
+    validate_name(queue);
+  } catch (const InvalidName&) {
+    return false;  // not a name the library wrote
+  }
+  const auto queue_view = ReadOnlyView::open(shm_file_name(queue));
+  return queue_view && queue_view->in_use();
 }
 
 }  // namespace
@@ -331,7 +381,9 @@ std::vector<SegmentInfo> find_leaked_segments(std::string_view name_prefix) {
   std::vector<SegmentInfo> leaked;
   for (auto& info : list_segments()) {
     const std::string_view named = info.name.empty() ? std::string_view(info.file) : std::string_view(info.name);
-    if (named.rfind(name_prefix, 0) != 0 || info.in_use) {
+    if (named.rfind(name_prefix, 0) != 0 || info.in_use ||
+        (info.kind == static_cast<std::uint32_t>(ObjectKind::spilled_message) && info.health == SegmentInfo::Health::ok &&
+         detail::spill_in_flight(info))) {
       continue;
     }
     switch (info.health) {

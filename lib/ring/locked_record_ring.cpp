@@ -1,6 +1,10 @@
 #include <multiproc/detail/ring/locked_record_ring.hpp>
 
+#include <array>
 #include <mutex>
+#include <string>
+
+#include <multiproc/error.hpp>
 
 namespace multiproc::detail {
 
@@ -23,7 +27,7 @@ void LockedRecordRing::initialise(LockedRecordRingControl& control, std::size_t 
   control.message_type = message_type;
 }
 
-Attempted LockedRecordRing::try_write(std::span<const std::byte> message) {
+Attempted LockedRecordRing::write(std::span<const std::byte> message, std::uint32_t tag, std::uint32_t* committed) {
   buffer_.check_fits(message.size(), "multiproc::Queue");
   const std::size_t need = record_bytes(message.size());
   const std::size_t capacity = buffer_.capacity();
@@ -41,12 +45,18 @@ Attempted LockedRecordRing::try_write(std::span<const std::byte> message) {
     return Attempted::blocked;
   }
   const std::span<const std::byte> parts[] = {message};
-  store(control_->write_pos, write_pos + buffer_.write_record(write_pos, parts));
+  const std::size_t written = buffer_.write_record(write_pos, parts, tag);
+  if (committed != nullptr) {
+    // relaxed: read by `multiproc gc` only once the writer no longer holds the message's segment;
+    // giving up that hold (close(2) of its flocked file) comes after this store.
+    shared_atomic(*committed).store(1, std::memory_order_relaxed);
+  }
+  store(control_->write_pos, write_pos + written);
   store(control_->messages, control_->messages + 1);
   return Attempted::done;
 }
 
-Attempted LockedRecordRing::try_read(std::vector<std::byte>& message) {
+Attempted LockedRecordRing::try_read(std::vector<std::byte>& message, ReferenceTaker* taker) {
   // Lock-free first look: an empty ring (the common case of a waiting consumer) costs no lock, so
   // spinning consumers do not hold up the producer that is about to fill it.
   if (load(control_->read_pos) == load(control_->write_pos)) {
@@ -58,9 +68,20 @@ Attempted LockedRecordRing::try_read(std::vector<std::byte>& message) {
   if (read_pos == write_pos) {
     return Attempted::blocked;
   }
-  const std::size_t length = buffer_.checked_length(read_pos, write_pos - read_pos, "multiproc::Queue");
-  message.resize(length);
-  buffer_.copy_out(read_pos + sizeof(RecordHeader), message.data(), length);
+  const RecordKind record = buffer_.checked_record(read_pos, write_pos - read_pos, "multiproc::Queue");
+  const std::size_t length = record.length;
+  if (!record.reference) {
+    message.resize(length);
+    buffer_.copy_out(read_pos + sizeof(RecordHeader), message.data(), length);
+  } else {
+    if (taker == nullptr || length > max_reference_bytes) {
+      throw LayoutMismatch("multiproc::Queue: corrupt record in the ring (a reference of " + std::to_string(length) +
+                           " bytes where none can be)");
+    }
+    std::array<std::byte, max_reference_bytes> reference{};
+    buffer_.copy_out(read_pos + sizeof(RecordHeader), reference.data(), length);
+    taker->take(std::span<const std::byte>(reference.data(), length));
+  }
   store(control_->read_pos, read_pos + record_bytes(length));
   store(control_->messages, control_->messages - 1);
   return Attempted::done;

@@ -20,12 +20,13 @@ void RecordBuffer::check_fits(std::size_t message_bytes, const char* owner) cons
   }
 }
 
-std::size_t RecordBuffer::write_record(std::uint64_t at, std::span<const std::span<const std::byte>> parts) noexcept {
+std::size_t RecordBuffer::write_record(std::uint64_t at, std::span<const std::span<const std::byte>> parts,
+                                       std::uint32_t tag) noexcept {
   std::size_t length = 0;
   for (const auto& part : parts) {
     length += part.size();
   }
-  const RecordHeader header{static_cast<std::uint32_t>(length), ~static_cast<std::uint32_t>(length)};
+  const RecordHeader header{static_cast<std::uint32_t>(length), ~static_cast<std::uint32_t>(length) ^ tag};
   copy_in(at, &header, sizeof header);
   std::uint64_t next = at + sizeof header;
   for (const auto& part : parts) {
@@ -36,18 +37,23 @@ std::size_t RecordBuffer::write_record(std::uint64_t at, std::span<const std::sp
 }
 
 std::size_t RecordBuffer::checked_length(std::uint64_t at, std::uint64_t queued, const char* owner) const {
-  RecordHeader header{};
-  copy_out(at, &header, sizeof header);
-  if (header.inverse != ~header.length || queued > capacity_ || record_bytes(header.length) > queued || at % 8 != 0) {
+  const RecordKind record = checked_record(at, queued, owner);
+  if (record.reference) {
     std::string what = owner;
-    what += ": corrupt record in the ring (length ";
-    what += std::to_string(header.length);
-    what += ", ";
-    what += std::to_string(queued);
-    what += " bytes queued)";
+    what += ": corrupt record in the ring (a reference, in a ring that holds none)";
     throw LayoutMismatch(what);
   }
-  return header.length;
+  return record.length;
+}
+
+void RecordBuffer::corrupt(std::uint32_t length, std::uint64_t queued, const char* owner) {
+  std::string what = owner;
+  what += ": corrupt record in the ring (length ";
+  what += std::to_string(length);
+  what += ", ";
+  what += std::to_string(queued);
+  what += " bytes queued)";
+  throw LayoutMismatch(what);
 }
 
 void RecordBuffer::copy_in(std::uint64_t at, const void* from, std::size_t size) noexcept {

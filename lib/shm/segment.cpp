@@ -187,6 +187,7 @@ std::string_view kind_name(std::uint32_t kind) noexcept {
     case ObjectKind::shared_dict: return "SharedDict";
     case ObjectKind::shared_list: return "SharedList";
     case ObjectKind::pool_channels: return "Pool channels";
+    case ObjectKind::spilled_message: return "Queue message (spilled)";
   }
   return "unknown object";
 }

@@ -73,12 +73,26 @@ def test_empty_and_full_are_the_queue_modules():
         q.get(False)
 
 
-def test_a_message_bigger_than_the_buffer_is_refused_and_the_queue_goes_on():
+def echo_reversed(inbox, outbox):
+    outbox.put(inbox.get()[::-1])
+
+
+def test_messages_bigger_than_the_buffer_travel_between_processes():
     q = multiproc.Queue(buffer_bytes=4096)
-    with pytest.raises(multiproc.MessageTooLarge):
-        q.put(b"x" * 5000)
-    q.put(b"\xff" * 3000)
-    assert q.get() == b"\xff" * 3000
+    q.put(b"\xff" * 5000)          # over the whole buffer
+    q.put(b"\xfe" * 3000)          # over a quarter of it
+    q.put(b"\xfd" * 10)
+    assert q.get() == b"\xff" * 5000
+    assert q.get() == b"\xfe" * 3000
+    assert q.get() == b"\xfd" * 10
+    inbox, outbox = multiproc.Queue(), multiproc.Queue()
+    big = bytes(range(256)) * (16 << 12)  # 16 MiB, not UTF-8: travels as bytes
+    child = FORK.Process(target=echo_reversed, args=(inbox, outbox))
+    child.start()
+    inbox.put(big)
+    assert outbox.get(timeout=30) == big[::-1]
+    child.join(30)
+    assert child.exitcode == 0
 
 
 def test_close_ends_the_handle_shutdown_ends_the_queue(name):

@@ -13,7 +13,7 @@ import pytest
 import multiproc
 from conftest import start_python
 
-BIG = 1 << 20  # bigger than a pipe's 64 KiB buffer, so multiprocessing's writer blocks mid-message
+BIG = 200_000  # bigger than a pipe's 64 KiB buffer, so multiprocessing's writer blocks mid-message
 
 # A producer that puts one big message into a queue with no room for it (nobody reads yet), so it is
 # stopped in the middle of its put, then is SIGKILLed; afterwards another producer puts a few
@@ -30,8 +30,9 @@ if kind == "multiprocessing":
 else:
     import multiproc as mp, multiprocessing
     ctx = multiprocessing.get_context("fork")
-    q = mp.Queue(buffer_bytes=3 << 20)
-    q.put(b"\0" * (2 << 20))   # fills the buffer: the victim's 1 MiB cannot fit until this is taken
+    q = mp.Queue(buffer_bytes=4 << 20)
+    for _ in range(4):         # fill the buffer: the victim's message cannot fit until one is taken
+        q.put(b"\0" * 1_000_000)  # (each under a quarter of it, so in the ring: bigger ones go on their own)
     Empty = mp.Empty
 
 def victim():
@@ -76,8 +77,8 @@ def run_scenario(kind, limit):
 def test_a_producer_killed_mid_put_leaves_the_queue_usable():
     out, finished = run_scenario("multiproc", limit=60)
     assert finished, out
-    # The filler, then the survivor's five messages; the victim's message never became visible.
-    assert "survivor finished" in out and "got [2097152, 0, 1, 2, 3, 4]" in out, out
+    # The fillers, then the survivor's five messages; the victim's message never became visible.
+    assert "survivor finished" in out and "got [1000000, 1000000, 1000000, 1000000, 0, 1, 2, 3, 4]" in out, out
 
 
 def test_the_same_kill_wedges_multiprocessing_queue():

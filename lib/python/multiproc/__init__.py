@@ -55,10 +55,10 @@ own does).
 Differences from multiprocessing
 --------------------------------
   * Queues are bounded by a shared buffer (``buffer_bytes``) as well as by maxsize; a message
-    bigger than the buffer raises MessageTooLarge. By default the buffer is 4 MiB (or more),
-    except for a named queue with a maxsize: it gets what a C++
-    ``Queue<std::string>(open_or_create, name, maxsize)`` makes (256 bytes a message), so that
-    either side may create it. Pass ``buffer_bytes`` for bigger messages.
+    over a quarter of the buffer travels in shared memory of its own, so messages of any size go.
+    By default the buffer is 4 MiB (or more), except for a named queue with a maxsize: it gets
+    what a C++ ``Queue<std::string>(open_or_create, name, maxsize)`` makes (256 bytes a message),
+    so that either side may create it.
   * ``Queue.close()`` ends this handle only, as in multiprocessing; ``shutdown()`` ends the queue for
     everyone (Python 3.13's queue.Queue.shutdown; C++ Queue::close()).
   * A Lock belongs to the thread that acquired it: only that thread may release it (the price of

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <limits>
 #include <optional>
 #include <span>
@@ -14,6 +15,7 @@
 
 #include <multiproc/codec.hpp>
 #include <multiproc/detail/channel/queue_signals.hpp>
+#include <multiproc/detail/channel/spilled_message.hpp>
 #include <multiproc/detail/os/shared_layout.hpp>
 #include <multiproc/detail/ring/attempt.hpp>
 #include <multiproc/detail/ring/locked_record_ring.hpp>
@@ -119,7 +121,9 @@ class SlotQueueBackend {
   SlotRing<T> ring_;
 };
 
-// Other messages: encoded by the codec into a record ring of `capacity` x `typical_bytes` bytes.
+// Other messages: encoded by the codec into a record ring of `capacity` x `typical_bytes` bytes; a
+// message whose record would take more than a quarter of the ring travels in a segment of its own
+// (see detail/channel/spilled_message.hpp), so any size that fits in memory goes.
 template <class T>
 class RecordQueueBackend {
  public:
@@ -137,7 +141,8 @@ class RecordQueueBackend {
                    LockedRecordRing::initialise(static_cast<RecordQueueControl*>(s.prefix())->ring,
                                                 checked_queue_capacity(capacity), fingerprint_of<T>().name_hash);
                  }),
-        ring_(control().ring, static_cast<std::byte*>(segment_.elements()), segment_.count()) {
+        ring_(control().ring, static_cast<std::byte*>(segment_.elements()), segment_.count()),
+        largest_in_ring_(largest_unspilled(segment_.count())) {
     if (control().ring.message_type != fingerprint_of<T>().name_hash || segment_.count() % 8 != 0 ||
         segment_.count() == 0) {
       throw LayoutMismatch("multiproc::Queue: \"" + segment_.name() + "\" holds messages of another type");
@@ -146,25 +151,38 @@ class RecordQueueBackend {
 
   using Taken = T;  // what try_get hands back: the message, decoded
   // Encoded once per put, into a buffer of the calling thread, then copied by each try.
-  static std::span<const std::byte> encoded(const T& value) {
-    thread_local std::vector<std::byte> buffer;
+  static OutgoingMessage encoded(const T& value) {
+    std::vector<std::byte>& buffer = encode_buffer();
     encode(value, buffer);
-    return buffer;
+    return OutgoingMessage(buffer, true);
   }
-  Attempted try_put(std::span<const std::byte> bytes) { return ring_.try_write(bytes); }
+  Attempted try_put(const OutgoingMessage& message) {
+    if (message.bytes.size() <= largest_in_ring_) {
+      return ring_.try_write(message.bytes);
+    }
+    return try_put_spilled(message);
+  }
   // Reads into a buffer of the calling thread, kept (and its capacity with it) for the next read,
-  // and decodes from there.
+  // and decodes from there; a spilled message from its own mapping.
   Attempted try_get(std::optional<T>& out) {
     thread_local std::vector<std::byte> buffer;
-    const Attempted result = ring_.try_read(buffer);
+    IncomingSpill spill;
+    const Attempted result = try_read(buffer, spill);
     if (result == Attempted::done) {
-      out = decode<T>(buffer);
+      out = decode<T>(spill.taken() == IncomingSpill::Taken::message ? spill.message() : std::span<const std::byte>(buffer));
     }
     return result;
   }
   static T decoded(T&& value) noexcept { return std::move(value); }
   // The next message's bytes, undecoded.
-  Attempted try_get_bytes(std::vector<std::byte>& out) { return ring_.try_read(out); }
+  Attempted try_get_bytes(std::vector<std::byte>& out) {
+    IncomingSpill spill;
+    const Attempted result = try_read(out, spill);
+    if (result == Attempted::done && spill.taken() == IncomingSpill::Taken::message) {
+      out.assign(spill.message().begin(), spill.message().end());
+    }
+    return result;
+  }
 
   [[nodiscard]] std::size_t size() const noexcept { return ring_.messages(); }
   // size(), from what does not move with this handle (the shared control block).
@@ -178,8 +196,42 @@ class RecordQueueBackend {
  private:
   [[nodiscard]] RecordQueueControl& control() const noexcept { return *static_cast<RecordQueueControl*>(segment_.prefix()); }
 
+  static std::vector<std::byte>& encode_buffer() {
+    thread_local std::vector<std::byte> buffer;
+    return buffer;
+  }
+
+  // The first try of a big message writes it into its segment (and gives back the encode buffer's
+  // memory: a thread keeps no big buffer after a big message); every try puts its reference.
+  Attempted try_put_spilled(const OutgoingMessage& message) {
+    if (!message.spill) {
+      if (segment_.name().empty() && owner_inode_ == 0) {
+        owner_inode_ = mapping_inode(segment_.header());
+      }
+      message.spill = std::make_unique<OutgoingSpill>(message.bytes, segment_.name(), owner_inode_);
+      if (message.encode_buffer) {
+        std::vector<std::byte>().swap(encode_buffer());
+      }
+    }
+    return ring_.try_write_reference(message.spill->reference(), message.spill->queued());
+  }
+
+  // The next record; a spilled message whose segment vanished (its reader was killed while taking
+  // it: the message went with it) is passed over.
+  Attempted try_read(std::vector<std::byte>& out, IncomingSpill& spill) {
+    for (;;) {
+      const Attempted result = ring_.try_read(out, &spill);
+      if (result != Attempted::done || spill.taken() != IncomingSpill::Taken::vanished) {
+        return result;
+      }
+      spill.forget();
+    }
+  }
+
   Segment segment_;
   LockedRecordRing ring_;
+  std::size_t largest_in_ring_;    // bigger messages spill (see spills())
+  std::uint64_t owner_inode_ = 0;  // an anonymous queue's memory, found at its first spilled message
 };
 
 template <class T>
