@@ -29,10 +29,11 @@
 // Closed as theirs). Each open Loan or View holds a slot of its own, and a handle may hold any
 // number of them at once (each is a separate claim in the ring; none is kept in the handle), from
 // any thread. Messages keep the order in which their slots were loaned: consumers wait at an open
-// loan (publish it or drop it soon). A viewed message has left the queue (qsize() no longer counts
-// it) but its slot stays held until the View is dropped. The Queue handle may be moved while loans
-// and views are open, but must outlive them. A JoinableQueue counts a loan as a task when it is
-// published; task_done() after a take, as after a get.
+// loan (publish it or drop it soon). An open loan counts in qsize() as a put under way does; a
+// viewed message has left the queue (qsize() no longer counts it) but its slot stays held until the
+// View is dropped. The Queue handle may be moved while loans and views are open, but must outlive
+// them. A JoinableQueue counts a loan as a task when it is published; task_done() after a take, as
+// after a get.
 // Crash rules, as for put and get:
 //   * killed holding a loan: nothing of it is ever visible (as inside put()); the slot is reclaimed.
 //   * killed holding a view: the message was taken, and goes with it (as inside get()); the slot is
@@ -406,7 +407,8 @@ class Queue<T>::Loan : public Queue<T>::template SlotHold<&Queue<T>::drop_loan> 
   [[nodiscard]] T* operator->() const noexcept { return &**this; }
 
   // Makes the message visible to consumers and rings their doorbell, as put does (a JoinableQueue
-  // counts the task first, so task_done() never outruns the count). The Loan is empty afterwards.
+  // counts the task first, so task_done() never outruns the count). Only on a non-empty Loan; it
+  // is empty afterwards. A loan taken before close() may still be published, as a put under way.
   void publish() noexcept {
     if (counts_task_) {
       detail::add_task(*this->signals_);
