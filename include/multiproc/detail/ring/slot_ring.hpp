@@ -187,8 +187,9 @@ class SlotRing {
         }
         if (state.compare_exchange_strong(seen, pack(lap, SlotPhase::writing, current_pid()), std::memory_order_acquire,
                                           std::memory_order_relaxed)) {
+          const SlotClaim<T> claim{&slots_[position & mask_], lap};  // `slot`, which cppcheck takes for a local
           write_pos.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
-          return {&slot, lap};
+          return claim;
         }
         continue;  // another producer claimed it: look again
       }
