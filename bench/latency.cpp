@@ -21,7 +21,7 @@
 //     4 MiB buffers; both blocking read/write loops.
 //   * Boost.Interprocess message_queue: send/receive (blocking).
 //   * multiproc: SpscRing (busy polling, as it is meant to be used), SpscRing loan/take, Queue
-//     (blocking put/get: spin briefly, then futex).
+//     (blocking put/get: spin briefly, then futex), Queue loan/take (blocking the same way).
 #include <fcntl.h>
 #include <mqueue.h>
 #include <signal.h>
@@ -191,12 +191,35 @@ class QueueEnd final : public End {
 };
 
 template <std::size_t N>
-class QueueLink final : public Link {
+class QueueLoanEnd final : public End {
  public:
-  std::unique_ptr<End> ping_end() override { return std::make_unique<QueueEnd<N>>(there_, back_); }
-  std::unique_ptr<End> pong_end() override { return std::make_unique<QueueEnd<N>>(back_, there_); }
+  QueueLoanEnd(multiproc::Queue<Message<N>>& out, multiproc::Queue<Message<N>>& in) : out_(out), in_(in) {}
+  void send(std::uint64_t sequence) override {
+    auto slot = out_.loan();
+    std::memcpy(slot->bytes.data(), &sequence, sizeof sequence);  // built in place
+    slot.publish();
+  }
+  std::uint64_t receive() override { return sequence_of(*in_.take()); }  // read in place, freed here
 
  private:
+  multiproc::Queue<Message<N>>& out_;
+  multiproc::Queue<Message<N>>& in_;
+};
+
+template <std::size_t N, bool loan>
+class QueueLink final : public Link {
+ public:
+  std::unique_ptr<End> ping_end() override { return make(there_, back_); }
+  std::unique_ptr<End> pong_end() override { return make(back_, there_); }
+
+ private:
+  static std::unique_ptr<End> make(multiproc::Queue<Message<N>>& out, multiproc::Queue<Message<N>>& in) {
+    if constexpr (loan) {
+      return std::make_unique<QueueLoanEnd<N>>(out, in);
+    } else {
+      return std::make_unique<QueueEnd<N>>(out, in);
+    }
+  }
   multiproc::Queue<Message<N>> there_{ring_capacity(N)};
   multiproc::Queue<Message<N>> back_{ring_capacity(N)};
 };
@@ -215,7 +238,8 @@ std::unique_ptr<Link> for_payload(std::size_t payload) {
 }
 template <std::size_t N> struct MakeSpscCopy { static std::unique_ptr<Link> link() { return std::make_unique<SpscLink<N, false>>(); } };
 template <std::size_t N> struct MakeSpscLoan { static std::unique_ptr<Link> link() { return std::make_unique<SpscLink<N, true>>(); } };
-template <std::size_t N> struct MakeQueue { static std::unique_ptr<Link> link() { return std::make_unique<QueueLink<N>>(); } };
+template <std::size_t N> struct MakeQueue { static std::unique_ptr<Link> link() { return std::make_unique<QueueLink<N, false>>(); } };
+template <std::size_t N> struct MakeQueueLoan { static std::unique_ptr<Link> link() { return std::make_unique<QueueLink<N, true>>(); } };
 
 // ---- byte streams: pipe, socketpair --------------------------------------------------------------
 
@@ -538,6 +562,7 @@ std::unique_ptr<Link> make_link(const std::string& system, std::size_t payload) 
   if (system == "multiproc SpscRing") return for_payload<MakeSpscCopy>(payload);
   if (system == "multiproc SpscRing loan") return for_payload<MakeSpscLoan>(payload);
   if (system == "multiproc Queue") return for_payload<MakeQueue>(payload);
+  if (system == "multiproc Queue loan") return for_payload<MakeQueueLoan>(payload);
   if (system == "pipe") return std::make_unique<StreamLink>(false, payload);
   if (system == "socketpair") return std::make_unique<StreamLink>(true, payload);
   if (system == "posix mq") return std::make_unique<MqLink>(payload);

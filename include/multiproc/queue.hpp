@@ -19,6 +19,26 @@
 //     becomes visible (other T). Nothing else is lost; the queue stays usable.
 //   * killed inside get(): the message it was taking is either still in the queue for the next
 //     consumer, or was already taken by it (and goes with it). Nothing else is lost or duplicated.
+//
+// Zero-copy for large messages (trivially copyable T): the producer builds the message in its slot,
+// the consumer reads it there, so nothing is copied in or out and the cost does not grow with
+// sizeof(T):
+//   auto slot = q.loan();  new (&*slot) Frame{...};  slot.publish();  // or try_loan(), loan(timeout)
+//   auto view = q.take();  use(*view);        // or try_take(), take(timeout); freed when dropped
+// loan() waits for room and take() for a message as put() and get() do (Full / Empty on timeout,
+// Closed as theirs). Each open Loan or View holds a slot of its own, and a handle may hold any
+// number of them at once (each is a separate claim in the ring; none is kept in the handle), from
+// any thread. Messages keep the order in which their slots were loaned: consumers wait at an open
+// loan (publish it or drop it soon). An open loan counts in qsize() as a put under way does; a
+// viewed message has left the queue (qsize() no longer counts it) but its slot stays held until the
+// View is dropped. The Queue handle may be moved while loans and views are open, but must outlive
+// them. A JoinableQueue counts a loan as a task when it is published; task_done() after a take, as
+// after a get.
+// Crash rules, as for put and get:
+//   * killed holding a loan: nothing of it is ever visible (as inside put()); the slot is reclaimed.
+//   * killed holding a view: the message was taken, and goes with it (as inside get()); the slot is
+//     reclaimed for the producers. A stopped (SIGSTOP) process still holds its loans and views
+//     until it runs on: only death releases a slot.
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -28,6 +48,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <multiproc/codec.hpp>
@@ -111,6 +132,59 @@ class Queue {
   // the queue is closed and drained.
   [[nodiscard]] std::optional<T> try_get() { return get_until(detail::Deadline::min()); }
 
+  class Loan;
+  class View;
+
+  // Zero-copy (see the header comment). A slot to build the next message in: waits while full.
+  // Throws Closed after close().
+  [[nodiscard]] Loan loan()
+    requires(bitwise_message<T>)
+  {
+    return loan_until(detail::Deadline::max());
+  }
+  // Throws Full if there is still no room after `timeout`.
+  template <class Rep, class Period>
+  [[nodiscard]] Loan loan(std::chrono::duration<Rep, Period> timeout)
+    requires(bitwise_message<T>)
+  {
+    Loan loan = loan_until(detail::deadline_after(timeout));
+    if (!loan) {
+      throw Full("multiproc::Queue::loan: still full after the timeout");
+    }
+    return loan;
+  }
+  // An empty Loan (false) at once if there is no room.
+  [[nodiscard]] Loan try_loan()
+    requires(bitwise_message<T>)
+  {
+    return loan_until(detail::Deadline::min());
+  }
+
+  // The next message, read in place: waits while empty. Throws Closed once the queue is closed
+  // and drained.
+  [[nodiscard]] View take()
+    requires(bitwise_message<T>)
+  {
+    return view_until(detail::Deadline::max());
+  }
+  // Throws Empty if nothing came within `timeout`.
+  template <class Rep, class Period>
+  [[nodiscard]] View take(std::chrono::duration<Rep, Period> timeout)
+    requires(bitwise_message<T>)
+  {
+    View view = view_until(detail::deadline_after(timeout));
+    if (!view) {
+      throw Empty("multiproc::Queue::take: still empty after the timeout");
+    }
+    return view;
+  }
+  // An empty View (false) at once if there is nothing; throws Closed once closed and drained.
+  [[nodiscard]] View try_take()
+    requires(bitwise_message<T>)
+  {
+    return view_until(detail::Deadline::min());
+  }
+
   // Exact when no one is putting or getting; otherwise a value that was true a moment ago.
   [[nodiscard]] std::size_t qsize() const noexcept { return backend_.size(); }
   [[nodiscard]] bool empty() const noexcept { return qsize() == 0; }
@@ -180,8 +254,7 @@ class Queue {
       }
       return result;
     };
-    if (attempt() != detail::Attempted::done &&
-        !detail::wait_until_done(backend_.signals(), detail::Side::producer, detail::AttemptRef::to(attempt), deadline)) {
+    if (!attempt_until(attempt, detail::Side::producer, deadline)) {
       return false;
     }
     detail::ring_doorbell(backend_.signals(), detail::Side::consumer);
@@ -200,13 +273,46 @@ class Queue {
   // Repeats `attempt` (a take) until it is done (true) or `deadline` passes (false).
   template <class Attempt>
   bool take_until(Attempt& attempt, detail::Deadline deadline) {
-    if (attempt() != detail::Attempted::done &&
-        !detail::wait_until_done(backend_.signals(), detail::Side::consumer, detail::AttemptRef::to(attempt), deadline)) {
-      saw_empty();
+    if (!attempt_until(attempt, detail::Side::consumer, deadline)) {
       return false;
     }
     detail::ring_doorbell(backend_.signals(), detail::Side::producer);
     return true;
+  }
+
+  // Repeats `attempt` (a put or loan: Side::producer; a take: Side::consumer) until it is done
+  // (true) or `deadline` passes (false: a consumer then found the queue empty).
+  template <class Attempt>
+  bool attempt_until(Attempt& attempt, detail::Side side, detail::Deadline deadline) {
+    if (attempt() == detail::Attempted::done ||
+        detail::wait_until_done(backend_.signals(), side, detail::AttemptRef::to(attempt), deadline)) {
+      return true;
+    }
+    if (side == detail::Side::consumer) {
+      saw_empty();
+    }
+    return false;
+  }
+
+  // A slot claimed for a loan (a view) within `deadline`; an empty one if none came. Nothing is
+  // rung here: the loan's publish (the view's release) rings the other side, as put (get) does.
+  Loan loan_until(detail::Deadline deadline)
+    requires(bitwise_message<T>)
+  {
+    if (closed()) {
+      throw Closed("multiproc::Queue::loan: the queue is closed");
+    }
+    detail::SlotClaim<T> claim;
+    auto attempt = [&] { return backend_.try_loan(claim); };
+    return attempt_until(attempt, detail::Side::producer, deadline) ? Loan(claim, backend_.signals(), counts_tasks_)
+                                                                    : Loan();
+  }
+  View view_until(detail::Deadline deadline)
+    requires(bitwise_message<T>)
+  {
+    detail::SlotClaim<T> claim;
+    auto attempt = [&] { return backend_.try_view(claim); };
+    return attempt_until(attempt, detail::Side::consumer, deadline) ? View(claim, backend_.signals()) : View();
   }
 
   // This process found the queue empty: the ready fd may fire again.
@@ -233,11 +339,109 @@ class Queue {
  private:
   using Backend = detail::QueueBackend<T>;
 
+  // What Loan and View share: a move-only hold on a claimed slot (none when empty), ended by `End`
+  // when it is dropped or overwritten, or by the owner's end(). It keeps only what lives in the
+  // queue's shared memory, not the handle, so the handle may move while it is open.
+  template <void (*End)(const detail::SlotClaim<T>&, detail::QueueSignals&) noexcept>
+  class SlotHold {
+   public:
+    SlotHold(SlotHold&& other) noexcept : claim_(std::exchange(other.claim_, {})), signals_(other.signals_) {}
+    SlotHold& operator=(SlotHold&& other) noexcept {
+      if (this != &other) {
+        end();
+        claim_ = std::exchange(other.claim_, {});
+        signals_ = other.signals_;
+      }
+      return *this;
+    }
+    SlotHold(const SlotHold&) = delete;
+    SlotHold& operator=(const SlotHold&) = delete;
+    ~SlotHold() { end(); }
+
+    [[nodiscard]] explicit operator bool() const noexcept { return static_cast<bool>(claim_); }
+
+   protected:
+    SlotHold() noexcept = default;
+    SlotHold(const detail::SlotClaim<T>& claim, detail::QueueSignals& signals) noexcept
+        : claim_(claim), signals_(&signals) {}
+    [[nodiscard]] T& slot() const noexcept { return claim_.slot->value; }
+    void end() noexcept {
+      if (claim_) {
+        End(claim_, *signals_);
+        claim_ = {};
+      }
+    }
+
+    detail::SlotClaim<T> claim_;
+    detail::QueueSignals* signals_ = nullptr;
+  };
+  // How a Loan dropped unpublished ends: its slot goes to the next lap, so producers may have room
+  // again and consumers waiting at its position may move on: both sides are rung.
+  static void drop_loan(const detail::SlotClaim<T>& claim, detail::QueueSignals& signals) noexcept {
+    Backend::release(claim);
+    detail::ring_doorbell(signals, detail::Side::producer);
+    detail::ring_doorbell(signals, detail::Side::consumer);
+  }
+  // How a View ends: its slot goes to the next lap and producers are rung, as after a get.
+  static void free_slot(const detail::SlotClaim<T>& claim, detail::QueueSignals& signals) noexcept {
+    Backend::release(claim);
+    detail::ring_doorbell(signals, detail::Side::producer);
+  }
+
   Backend backend_;
   std::unique_ptr<detail::ReadyBridge> ready_;  // made by the first ready_fd()
 
   friend class Connection<T>;
   friend class Waitable;
+};
+
+// A slot lent to a producer: write the message through it, then publish() it. Dropped unpublished,
+// it leaves nothing visible. Move-only; empty (false) when no room came.
+template <class T>
+class Queue<T>::Loan : public Queue<T>::template SlotHold<&Queue<T>::drop_loan> {
+ public:
+  Loan() noexcept = default;
+
+  // The slot's storage (holding whatever was there before: construct or assign the message).
+  [[nodiscard]] T& operator*() const noexcept { return this->slot(); }
+  [[nodiscard]] T* operator->() const noexcept { return &**this; }
+
+  // Makes the message visible to consumers and rings their doorbell, as put does (a JoinableQueue
+  // counts the task first, so task_done() never outruns the count). Only on a non-empty Loan; it
+  // is empty afterwards. A loan taken before close() may still be published, as a put under way.
+  void publish() noexcept {
+    if (counts_task_) {
+      detail::add_task(*this->signals_);
+    }
+    Queue::Backend::publish(this->claim_);
+    detail::ring_doorbell(*this->signals_, detail::Side::consumer);
+    this->claim_ = {};
+  }
+
+ private:
+  friend class Queue<T>;
+  Loan(const detail::SlotClaim<T>& claim, detail::QueueSignals& signals, bool counts_task) noexcept
+      : Loan::SlotHold(claim, signals), counts_task_(counts_task) {}
+
+  bool counts_task_ = false;  // a JoinableQueue's
+};
+
+// A consumer's view of a message, read in place; dropping it frees the slot. Move-only; empty
+// (false) when nothing came.
+template <class T>
+class Queue<T>::View : public Queue<T>::template SlotHold<&Queue<T>::free_slot> {
+ public:
+  View() noexcept = default;
+
+  [[nodiscard]] const T& operator*() const noexcept { return this->slot(); }
+  [[nodiscard]] const T* operator->() const noexcept { return &**this; }
+
+  // Frees the slot for the producers now (the destructor does it otherwise); the View is empty afterwards.
+  void release() noexcept { this->end(); }
+
+ private:
+  friend class Queue<T>;
+  View(const detail::SlotClaim<T>& claim, detail::QueueSignals& signals) noexcept : View::SlotHold(claim, signals) {}
 };
 
 // Python's SimpleQueue: put, get, empty (and close). Bounded like Queue, with its default capacity.

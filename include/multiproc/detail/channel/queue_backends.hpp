@@ -80,13 +80,31 @@ class SlotQueueBackend {
   using Taken = T;  // what try_get hands back
   // What a put hands to try_put: the value itself.
   static const T& encoded(const T& value) noexcept { return value; }
-  Attempted try_put(const T& value) noexcept { return ring_.try_push(value) ? Attempted::done : Attempted::blocked; }
+  Attempted try_put(const T& value) noexcept {
+    Attempted why = Attempted::blocked;
+    return ring_.try_push(value, &why) ? Attempted::done : why;
+  }
   Attempted try_get(std::optional<T>& out) noexcept {
     Attempted why = Attempted::blocked;
     out = ring_.try_pop(&why);
     return out ? Attempted::done : why;
   }
   static T decoded(T&& value) noexcept { return std::move(value); }
+
+  // Zero-copy: a slot claimed for the caller to build a message in (a loan), or to read one in
+  // (a view); ended by publish (a loan) or release (a dropped loan, a view).
+  Attempted try_loan(SlotClaim<T>& out) noexcept {
+    Attempted why = Attempted::blocked;
+    out = ring_.try_claim(&why);
+    return out ? Attempted::done : why;
+  }
+  Attempted try_view(SlotClaim<T>& out) noexcept {
+    Attempted why = Attempted::blocked;
+    out = ring_.try_view(&why);
+    return out ? Attempted::done : why;
+  }
+  static void publish(const SlotClaim<T>& claim) noexcept { SlotRing<T>::publish(claim); }
+  static void release(const SlotClaim<T>& claim) noexcept { SlotRing<T>::release(claim); }
 
   [[nodiscard]] std::size_t size() const noexcept { return ring_.size_approx(); }
   // size(), from what does not move with this handle (the shared control block).

@@ -42,13 +42,22 @@ struct Slot {
   T value;
 };
 
-enum class SlotPhase : std::uint32_t { empty = 0, writing = 1, full = 2 };
+enum class SlotPhase : std::uint32_t { empty = 0, writing = 1, full = 2, reading = 3 };
 
-// The state word's low bits hold the pid of a slot's writer. Linux pids are at most
+// The state word's low bits hold the pid of a slot's writer (or reader, while a view holds it). Linux pids are at most
 // PID_MAX_LIMIT = 2^22 (include/linux/threads.h), so 30 bits hold any of them.
 inline constexpr unsigned slot_owner_bits = 30;
 inline constexpr std::uint32_t slot_owner_mask = (std::uint32_t{1} << slot_owner_bits) - 1;
 static_assert((std::uint32_t{1} << 22) <= slot_owner_mask, "a pid must fit in a slot's owner bits");
+
+// A slot held by one process: claimed by a producer (a loan, writing) or by a consumer (a view,
+// reading), and the lap it was claimed in. Empty (false) when nothing was claimed.
+template <class T>
+struct SlotClaim {
+  Slot<T>* slot = nullptr;
+  std::uint32_t lap = 0;
+  [[nodiscard]] explicit operator bool() const noexcept { return slot != nullptr; }
+};
 
 // The segment layout of a slot ring of T whose control block is `Control` (which begins with a
 // SlotRingControl): `capacity` rounded up to a power of two, at least 2. (A Queue keeps its own,
@@ -78,24 +87,37 @@ inline void check_ring_capacity(const Segment& segment) {
 // (kept to 32 bits: laps are only compared for equality or distance 1, modulo 2^32).
 // A slot's state for lap L moves through
 //     empty(L) --producer CAS--> writing(L, pid) --producer store--> full(L) --consumer CAS--> empty(L + 1)
+// and, for the zero-copy calls (a loan is a claim left to its caller, a view a take in place):
+//     writing(L, pid) --loan dropped unpublished: store--> empty(L + 1)
+//     full(L) --view CAS--> reading(L, pid) --view released: store--> empty(L + 1)
 // Invariants:
-//   * Only the producer that claimed a slot writes its value, between writing and full; while the
-//     slot is full(L) nobody writes it. A consumer copies the value out while it reads full(L) and
-//     then takes it with one CAS full(L) -> empty(L + 1): if the CAS succeeds the copy is exact; if
-//     it fails another consumer took the slot (and a producer may since have written into it), so
-//     the copy is discarded, as a seqlock read is.
+//   * Only the producer that claimed a slot writes its value, between writing and full (or the
+//     release of its dropped loan); while the slot is full(L) or reading(L, pid) nobody writes it.
+//     A consumer copies the value out while it reads full(L) and then takes it with one CAS
+//     full(L) -> empty(L + 1): if the CAS succeeds the copy is exact; if it fails another consumer
+//     took the slot (and a producer may since have written into it), so the copy is discarded, as a
+//     seqlock read is. A viewer reads the value only between its CAS full(L) -> reading(L, pid) and
+//     its store of empty(L + 1), while no producer can claim the slot.
 //   * write_pos and read_pos only grow; a producer at position p may claim only empty(L of p); a
 //     consumer only full(L of p). Whoever finds the slot of `write_pos` (`read_pos`) already claimed
-//     or passed in its lap moves the position on, so a claimer that dies before moving it stalls
-//     nobody.
-//   * A slot in writing(L, pid) whose pid has exited is reclaimed to empty(L + 1) by whoever reaches
-//     it: a producer killed mid-put loses only its own half-written message. A consumer holds
-//     nothing between its calls, so one killed mid-get loses nothing (if its CAS had succeeded, the
-//     message was its). No message is delivered twice; every other message is delivered.
-// Memory orders: the full store and the consumer's CAS are releases, every state load an acquire,
-// so a value written before a release is visible to whoever acts on that state next. The producer's
-// claim CAS is acquire (it reads the consumer's release of the slot). Position CASes are relaxed: a
-// position is a hint of where to look; every decision is made on the slot's state.
+//     or passed in its lap moves the position on (a consumer that finds reading(L) there moves on
+//     too: that position was taken), so a claimer that dies before moving it stalls nobody.
+//   * A slot in writing(L, pid) or reading(L, pid) whose pid has exited is reclaimed to
+//     empty(L + 1) by whoever reaches it: a producer killed mid-put, or holding a loan, loses only
+//     its own unpublished message; a consumer killed holding a view loses only the message it was
+//     viewing (taken, it went with the consumer). A consumer holds nothing between its calls
+//     otherwise, so one killed mid-get loses nothing (if its CAS had succeeded, the message was its).
+//     No message is delivered twice; every other message is delivered.
+//   * A stopped (SIGSTOP), not dead, process still holds what it claimed: a stopped writer stalls
+//     the consumers at its position, a stopped viewer the producers that come round to its slot a
+//     lap later, until it runs on. As everywhere, only death releases a claim.
+// Memory orders: the full store, the consumer's CAS and every store or CAS to empty(L + 1) (a view
+// released, a loan dropped, a slot reclaimed) are releases; every state load an acquire, so a value
+// written before a release is visible to whoever acts on that state next, and a slot's last reads
+// are done before the next lap's writes. The producer's claim CAS is acquire (it reads the release
+// of the slot to its lap); the view's CAS is acquire (it reads the producer's full store: the value
+// is complete before the viewer reads it in place). Position CASes are relaxed: a position is a
+// hint of where to look; every decision is made on the slot's state.
 // Position corruption: in a consistent ring a slot is at most one lap ahead of either position, so
 // a call moves its position on a few times at most, unless other processes outrun it for a whole
 // lap. A corrupt or hostile position (far behind every slot's lap) would have a call step forward
@@ -109,7 +131,8 @@ inline void check_ring_capacity(const Segment& segment) {
 // more, however many producers race (read_pos only grows, so a stale read of it only makes the
 // test stricter). The producer keeps the read_pos it last saw in the handle and reads the shared
 // one (the consumers' cache line) only when the stale one says full; a ring whose limit is its
-// slot count skips the test.
+// slot count skips the test. A viewed position is below read_pos (its message has left the queue),
+// so it no longer counts, though its slot stays held until the view is released.
 template <class T>
 class SlotRing {
  public:
@@ -149,22 +172,24 @@ class SlotRing {
   SlotRing& operator=(const SlotRing&) = delete;
   ~SlotRing() = default;
 
-  // False when full.
-  [[nodiscard]] bool try_push(const T& value) noexcept {
+  // Producer: claims the next free slot (writing(L, this pid)) for the caller to write and then
+  // publish() or release(). Empty when there is no room; then `why`, if given, says which:
+  // `blocked` (full), or `stalled` (the slot is still held, from the previous lap, by a writer or a
+  // viewer that may have died: look again soon).
+  [[nodiscard]] SlotClaim<T> try_claim(Attempted* why = nullptr) noexcept {
     auto write_pos = shared_atomic(control_->write_pos);
     std::uint64_t position = write_pos.load(std::memory_order_relaxed);
     for (std::size_t advances = 0;;) {
       auto [slot, state, lap, seen, distance] = look_at(position);
       if (distance == 0 && phase_of(seen) == SlotPhase::empty) {
         if (limit_ <= mask_ && !below_limit(position)) {
-          return false;
+          return failed<SlotClaim<T>>(why, Attempted::blocked);
         }
         if (state.compare_exchange_strong(seen, pack(lap, SlotPhase::writing, current_pid()), std::memory_order_acquire,
                                           std::memory_order_relaxed)) {
+          const SlotClaim<T> claim{&slots_[position & mask_], lap};  // `slot`, which cppcheck takes for a local
           write_pos.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
-          std::memcpy(&slot.value, &value, sizeof(T));
-          state.store(pack(lap, SlotPhase::full, 0), std::memory_order_release);
-          return true;
+          return claim;
         }
         continue;  // another producer claimed it: look again
       }
@@ -172,53 +197,77 @@ class SlotRing {
         advance(write_pos, position);
         continue;
       }
-      // The slot is still in an earlier lap: full, unless its writer died.
-      if (distance == -1 && reclaim_if_abandoned(state, seen)) {
-        continue;
+      // The slot is still in the previous lap: full, or held by a writer or a viewer.
+      if (distance == -1 && held(seen)) {
+        if (reclaim_if_abandoned(state, seen)) {
+          continue;
+        }
+        return failed<SlotClaim<T>>(why, Attempted::stalled);
       }
+      return failed<SlotClaim<T>>(why, Attempted::blocked);
+    }
+  }
+  // Makes a claimed slot's message visible to consumers.
+  static void publish(const SlotClaim<T>& claim) noexcept {
+    // release: the message's bytes are visible to whoever acquires full(L).
+    shared_atomic(claim.slot->state).store(pack(claim.lap, SlotPhase::full, 0), std::memory_order_release);
+  }
+  // Frees a claimed slot for the next lap: a view done reading, or a loan dropped unpublished
+  // (consumers pass over its position, as over a reclaimed one).
+  static void release(const SlotClaim<T>& claim) noexcept {
+    // release: our reads (a view's) or writes (a loan's) of the value are done before the next
+    // producer, acquiring empty(L + 1), writes it. Only we can move a slot we hold (a reclaim needs
+    // our death), so a plain store suffices.
+    shared_atomic(claim.slot->state).store(pack(claim.lap + 1, SlotPhase::empty, 0), std::memory_order_release);
+  }
+
+  // False when full; then `why`, if given, says which, as try_claim's.
+  [[nodiscard]] bool try_push(const T& value, Attempted* why = nullptr) noexcept {
+    const SlotClaim<T> claim = try_claim(why);
+    if (!claim) {
       return false;
     }
+    std::memcpy(&claim.slot->value, &value, sizeof(T));
+    publish(claim);
+    return true;
   }
 
   // Empty when there is nothing to take (or the next message is still being written); then `why`,
   // if given, says which: `blocked` (empty), or `stalled` (a producer is mid-write).
   [[nodiscard]] std::optional<T> try_pop(Attempted* why = nullptr) noexcept {
-    const auto fail = [why](Attempted reason) -> std::optional<T> {
-      if (why != nullptr) {
-        *why = reason;
-      }
-      return std::nullopt;
-    };
-    auto read_pos = shared_atomic(control_->read_pos);
-    std::uint64_t position = read_pos.load(std::memory_order_relaxed);
-    for (std::size_t advances = 0;;) {
-      auto [slot, state, lap, seen, distance] = look_at(position);
-      if (distance == 0) {
-        switch (phase_of(seen)) {
-          case SlotPhase::full: {
-            const T value = speculative_copy(slot.value);  // kept only if the CAS below succeeds
-            if (state.compare_exchange_strong(seen, pack(lap + 1, SlotPhase::empty, 0), std::memory_order_acq_rel,
-                                              std::memory_order_relaxed)) {
-              read_pos.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
-              return value;
-            }
-            continue;
+    std::optional<T> taken;
+    (void)take_next(
+        [&taken](const Look& look) {
+          const T value = speculative_copy(look.slot.value);  // kept only if the CAS below succeeds
+          std::uint64_t seen = look.seen;
+          if (!look.state.compare_exchange_strong(seen, pack(look.lap + 1, SlotPhase::empty, 0),
+                                                  std::memory_order_acq_rel, std::memory_order_relaxed)) {
+            return false;
           }
-          case SlotPhase::writing:  // a producer is still writing it, or died doing so
-            if (reclaim_if_abandoned(state, seen)) {
-              continue;
-            }
-            return fail(Attempted::stalled);
-          case SlotPhase::empty:
-            return fail(Attempted::blocked);
-        }
-      }
-      if (distance > 0 && ++advances <= advance_budget()) {  // consumed or passed over: move on
-        advance(read_pos, position);
-        continue;
-      }
-      return fail(Attempted::blocked);  // nothing produced for this position yet
-    }
+          taken = value;
+          return true;
+        },
+        why);
+    return taken;
+  }
+
+  // Consumer: claims the oldest message for reading in place (full(L) -> reading(L, this pid)),
+  // until release(). Empty when there is nothing to take; then `why`, if given, says why, as try_pop's.
+  [[nodiscard]] SlotClaim<T> try_view(Attempted* why = nullptr) noexcept {
+    SlotClaim<T> claim;
+    (void)take_next(
+        [&claim](const Look& look) {
+          std::uint64_t seen = look.seen;
+          // acquire: pairs with the producer's full store, so the value is complete before we read it.
+          if (!look.state.compare_exchange_strong(seen, pack(look.lap, SlotPhase::reading, current_pid()),
+                                                  std::memory_order_acquire, std::memory_order_relaxed)) {
+            return false;
+          }
+          claim = {&look.slot, look.lap};
+          return true;
+        },
+        why);
+    return claim;
   }
 
   // The slots.
@@ -262,13 +311,64 @@ class SlotRing {
     const std::uint64_t seen = state.load(std::memory_order_acquire);
     return {slot, state, lap, seen, static_cast<std::int32_t>(lap_of(seen) - lap)};
   }
+  // Held by a process: a producer's claim or a consumer's view.
+  static constexpr bool held(std::uint64_t state) noexcept {
+    return phase_of(state) == SlotPhase::writing || phase_of(state) == SlotPhase::reading;
+  }
+  // The position is no longer the consumers' to take: taken by a view, or passed (a later lap).
+  static constexpr bool taken_or_passed(const Look& look) noexcept {
+    return look.distance > 0 || (look.distance == 0 && phase_of(look.seen) == SlotPhase::reading);
+  }
+  template <class Result>
+  static Result failed(Attempted* why, Attempted reason) noexcept {
+    if (why != nullptr) {
+      *why = reason;
+    }
+    return Result{};
+  }
+
+  // The consumers' walk from read_pos, shared by try_pop and try_view: at the first full slot of
+  // its lap, `take(look)` tries to take it (false: another consumer was first, look again).
+  // False when there is nothing to take; then `why`, if given, says why (see try_pop).
+  template <class Take>
+  [[nodiscard]] bool take_next(const Take& take, Attempted* why) noexcept {
+    auto read_pos = shared_atomic(control_->read_pos);
+    std::uint64_t position = read_pos.load(std::memory_order_relaxed);
+    for (std::size_t advances = 0;;) {
+      const Look look = look_at(position);
+      if (look.distance == 0) {
+        switch (phase_of(look.seen)) {
+          case SlotPhase::full:
+            if (take(look)) {
+              read_pos.compare_exchange_strong(position, position + 1, std::memory_order_relaxed);
+              return true;
+            }
+            continue;
+          case SlotPhase::writing:  // a producer is still writing it, or died doing so
+            if (reclaim_if_abandoned(look.state, look.seen)) {
+              continue;
+            }
+            return failed<bool>(why, Attempted::stalled);
+          case SlotPhase::reading:  // taken by a view: moved on below
+            break;
+          case SlotPhase::empty:
+            return failed<bool>(why, Attempted::blocked);
+        }
+      }
+      if (taken_or_passed(look) && ++advances <= advance_budget()) {  // taken or passed over: move on
+        advance(read_pos, position);
+        continue;
+      }
+      return failed<bool>(why, Attempted::blocked);  // nothing produced for this position yet
+    }
+  }
 
   [[nodiscard]] std::size_t advance_budget() const noexcept { return 2 * capacity() + 16; }
 
   // Whether a producer may claim `position` under the limit (see the class comment). Looks at the
   // shared read_pos only when the one this handle saw last says no, and then also moves read_pos
-  // over slots already taken: a consumer killed between its take and its move of read_pos must
-  // not cost the producers a place until the next consumer comes.
+  // over positions already taken: a consumer killed between its take (or view) and its move of
+  // read_pos must not cost the producers a place until the next consumer comes.
   [[nodiscard]] bool below_limit(std::uint64_t position) noexcept {
     if (position - read_pos_seen_.load(std::memory_order_relaxed) < limit_) {
       return true;
@@ -277,7 +377,7 @@ class SlotRing {
     // relaxed: read_pos is a hint, as everywhere; what was taken is decided on the slots' states.
     std::uint64_t oldest = read_pos.load(std::memory_order_relaxed);
     for (std::size_t advances = 0; position - oldest >= limit_; ++advances) {
-      if (position < oldest || advances > advance_budget() || look_at(oldest).distance <= 0) {
+      if (position < oldest || advances > advance_budget() || !taken_or_passed(look_at(oldest))) {
         return false;  // full (or positions no consistent ring has: refuse, as when full)
       }
       advance(read_pos, oldest);  // taken or passed over: move on
@@ -304,12 +404,13 @@ class SlotRing {
     return copy;
   }
 
-  // A slot claimed by a producer that has exited is released to the next lap. Checked only when
-  // this handle has seen the very same state before, at least a millisecond ago. The suspect is
-  // kept in relaxed atomics because threads may share a handle; if two threads interleave their
-  // notes, the check only comes sooner or later: what decides is process_is_alive().
-  bool reclaim_if_abandoned(std::atomic_ref<std::uint64_t>& state, std::uint64_t seen) noexcept {
-    if (phase_of(seen) != SlotPhase::writing) {
+  // A slot held (writing or reading) by a process that has exited is released to the next lap.
+  // Checked only when this handle has seen the very same state before, at least a millisecond ago.
+  // The suspect is kept in relaxed atomics because threads may share a handle; if two threads
+  // interleave their notes, the check only comes sooner or later: what decides is
+  // process_is_alive(). Returns true when it released the slot (or someone else moved it).
+  bool reclaim_if_abandoned(std::atomic_ref<std::uint64_t> state, std::uint64_t seen) noexcept {
+    if (!held(seen)) {
       return false;
     }
     const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -323,8 +424,9 @@ class SlotRing {
       return false;
     }
     suspect_state_.store(0, std::memory_order_relaxed);
-    // release: as the normal empty(L + 1) store. The dead claimer's bytes are simply overwritten
-    // later. If the CAS fails, someone else moved the slot on: the caller looks again either way.
+    // release: as the normal empty(L + 1) store. A dead writer's bytes are simply overwritten later;
+    // a dead viewer's message went with it. If the CAS fails, someone else moved the slot on: the
+    // caller looks again either way.
     (void)state.compare_exchange_strong(seen, pack(lap_of(seen) + 1, SlotPhase::empty, 0), std::memory_order_release,
                                         std::memory_order_relaxed);
     return true;
