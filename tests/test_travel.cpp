@@ -46,6 +46,19 @@ int wait_for_it(mp::Event event) { return event.wait(10s) ? 1 : 0; }
 
 int square(int x) { return x * x; }
 
+// Python's classic: workers put their results into a queue passed to them.
+void put_square(mp::Queue<int> results, int x) { results.put(x * x); }
+
+long drain(mp::JoinableQueue<long> jobs) {
+  long sum = 0;
+  for (;;) {
+    const long job = jobs.get(10s);
+    jobs.task_done();
+    if (job < 0) return sum;
+    sum += job;
+  }
+}
+
 }  // namespace
 
 // CPython _TestPool (passing a manager's proxies to apply_async): the task's Value and Lock are
@@ -79,6 +92,28 @@ BOOST_AUTO_TEST_CASE(an_executor_task_sets_the_callers_event_and_writes_its_dict
   const int worker = executor.submit(record_pid, results, std::string("who")).result(30s);
   BOOST_CHECK_NE(worker, ::getpid());
   BOOST_CHECK_EQUAL(results.get("who", 0), worker);
+}
+
+BOOST_AUTO_TEST_CASE(pool_tasks_put_into_the_callers_named_queue_and_drain_its_joinable_queue) {
+  const std::string results_name = test::unique_name("results");
+  const std::string jobs_name = test::unique_name("jobs");
+  mp::ScopedUnlink drop_results{results_name};
+  mp::ScopedUnlink drop_jobs{jobs_name};
+  mp::Queue<int> results{mp::create, results_name, 16};
+  mp::JoinableQueue<long> jobs{mp::create, jobs_name, 16};
+  mp::Pool pool{2};
+  std::vector<mp::AsyncResult<void>> calls;
+  for (int x = 1; x <= 4; ++x) calls.push_back(pool.apply_async(put_square, results, x));
+  for (auto& call : calls) call.get(30s);
+  int sum = 0;
+  for (int i = 0; i < 4; ++i) sum += results.get(10s);
+  BOOST_CHECK_EQUAL(sum, 1 + 4 + 9 + 16);
+  auto drained = pool.apply_async(drain, jobs);
+  for (long job : {5L, 6L, 7L, -1L}) jobs.put(job);
+  jobs.join();  // the worker's task_done() calls count in the caller's queue
+  BOOST_CHECK_EQUAL(drained.get(30s), 18);
+  mp::Queue<int> anonymous{4};
+  BOOST_CHECK_THROW((void)pool.apply_async(put_square, anonymous, 1), mp::ValueError);
 }
 
 // Python's pool.map over managed objects: each input is opened by name in the worker.

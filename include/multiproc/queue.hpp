@@ -196,6 +196,8 @@ class Queue {
   [[nodiscard]] bool closed() const noexcept { return detail::is_closed(backend_.signals()); }
   // Empty for an anonymous queue.
   [[nodiscard]] const std::string& name() const noexcept { return backend_.name(); }
+  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
+  [[nodiscard]] const std::string& name_to_travel() const { return backend_.name_to_travel(); }
 
   // A file descriptor for epoll/poll/select or Boost.Asio that polls readable while this queue
   // has messages (or is closed): from the moment a message arrives until this process next finds
@@ -457,6 +459,8 @@ class SimpleQueue {
   T get() { return queue_.get(); }
   [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
   void close() noexcept { queue_.close(); }
+  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
+  [[nodiscard]] const std::string& name_to_travel() const { return queue_.name_to_travel(); }
 
  private:
   Queue<T> queue_;

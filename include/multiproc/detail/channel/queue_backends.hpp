@@ -114,6 +114,7 @@ class SlotQueueBackend {
   [[nodiscard]] std::size_t capacity() const noexcept { return ring_.limit(); }
   [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  [[nodiscard]] const std::string& name_to_travel() const { return segment_.name_to_travel("Queue"); }
 
  private:
   [[nodiscard]] SlotQueueControl& control() const noexcept { return *static_cast<SlotQueueControl*>(segment_.prefix()); }
@@ -210,6 +211,7 @@ class RecordQueueBackend {
   [[nodiscard]] std::size_t capacity() const noexcept { return ring_.max_messages(); }
   [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
   [[nodiscard]] const std::string& name() const noexcept { return segment_.name(); }
+  [[nodiscard]] const std::string& name_to_travel() const { return segment_.name_to_travel("Queue"); }
 
  private:
   [[nodiscard]] RecordQueueControl& control() const noexcept { return *static_cast<RecordQueueControl*>(segment_.prefix()); }
