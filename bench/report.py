@@ -21,6 +21,7 @@ import time
 
 SYSTEMS = [
     "multiproc Queue",
+    "multiproc Queue loan",
     "multiproc SpscRing",
     "multiproc SpscRing loan",
     "iceoryx",
