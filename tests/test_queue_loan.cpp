@@ -17,6 +17,7 @@
 
 #include <multiproc/multiproc.hpp>
 
+#include "loan_frame.hpp"
 #include "support.hpp"
 
 namespace mp = multiproc;
@@ -24,26 +25,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// 64 KiB: a message too big to want copied. Its sequence number is at both ends, so a torn or
-// reused slot shows.
-struct Frame {
-  std::uint64_t sequence;
-  std::array<std::byte, 64 * 1024 - 2 * sizeof(std::uint64_t)> payload;
-  std::uint64_t trailer;
-};
-
-void build(mp::Queue<Frame>::Loan& slot, std::uint64_t sequence) {
-  Frame* frame = new (&*slot) Frame;  // in place: nothing is copied into the queue
-  frame->sequence = sequence;
-  frame->payload[sequence % frame->payload.size()] = std::byte{static_cast<unsigned char>(sequence)};
-  frame->trailer = sequence;
-  slot.publish();
-}
-
-bool whole(const Frame& frame, std::uint64_t sequence) {
-  return frame.sequence == sequence && frame.trailer == sequence &&
-         frame.payload[sequence % frame.payload.size()] == std::byte{static_cast<unsigned char>(sequence)};
-}
+using test::build;
+using test::Frame;
+using test::whole;
 
 // Takes `count` frames, which must be `first`, `first + 1`, ...: 0 when they are, else 2 + the index of the first wrong one.
 int take_in_order(mp::Queue<Frame>& queue, std::uint64_t first, std::uint64_t count) {

@@ -17,27 +17,15 @@
 
 #include <multiproc/multiproc.hpp>
 
+#include "loan_frame.hpp"
 #include "support.hpp"
 
 namespace mp = multiproc;
 
 namespace {
 
-// 64 KiB: a message too big to want copied. Its sequence number is repeated at both ends, so a
-// torn or reused slot shows.
-struct Frame {
-  std::uint64_t sequence;
-  std::array<std::byte, 64 * 1024 - 2 * sizeof(std::uint64_t)> payload;
-  std::uint64_t trailer;
-};
-
-void build(mp::SpscRing<Frame>::Loan& slot, std::uint64_t sequence) {
-  Frame* frame = new (&*slot) Frame;  // in place: nothing is copied into the ring
-  frame->sequence = sequence;
-  frame->payload[sequence % frame->payload.size()] = std::byte{static_cast<unsigned char>(sequence)};
-  frame->trailer = sequence;
-  slot.publish();
-}
+using test::build;
+using test::Frame;
 
 // The oldest message's sequence number, checked whole, from a fresh consumer handle on `name`.
 int take_one(const std::string& name, std::uint64_t expected) {
