@@ -36,9 +36,8 @@ Attempted LockedRecordRing::write(std::span<const std::byte> message, std::uint3
       load(control_->messages) >= load(control_->max_messages)) {
     return Attempted::blocked;
   }
-  // A recovered lock needs no repair: a dead writer never moved write_pos, a dead reader never
-  // read_pos.
   std::scoped_lock guard(lock_);
+  recount_if_recovered();
   const std::uint64_t read_pos = control_->read_pos;
   const std::uint64_t write_pos = control_->write_pos;
   if (write_pos - read_pos > capacity - need || control_->messages >= control_->max_messages) {
@@ -63,6 +62,7 @@ Attempted LockedRecordRing::try_read(std::vector<std::byte>& message, ReferenceT
     return Attempted::blocked;
   }
   std::scoped_lock guard(lock_);
+  recount_if_recovered();
   const std::uint64_t read_pos = control_->read_pos;
   const std::uint64_t write_pos = control_->write_pos;
   if (read_pos == write_pos) {
@@ -85,6 +85,20 @@ Attempted LockedRecordRing::try_read(std::vector<std::byte>& message, ReferenceT
   store(control_->read_pos, read_pos + record_bytes(length));
   store(control_->messages, control_->messages - 1);
   return Attempted::done;
+}
+
+void LockedRecordRing::recount_if_recovered() {
+  if (!lock_.recovered()) {
+    return;
+  }
+  // Each record is checked against the bytes left, and each takes at least a header, so a corrupt
+  // ring ends the walk with LayoutMismatch, never a loop without end.
+  std::uint64_t count = 0;
+  const std::uint64_t write_pos = control_->write_pos;
+  for (std::uint64_t at = control_->read_pos; at != write_pos; ++count) {
+    at += record_bytes(buffer_.checked_record(at, write_pos - at, "multiproc::Queue").length);
+  }
+  store(control_->messages, count);
 }
 
 std::size_t LockedRecordRing::messages_in(const LockedRecordRingControl& control) noexcept {

@@ -84,6 +84,9 @@ class MULTIPROC_API LockedRecordRing {
 
  private:
   Attempted write(std::span<const std::byte> record, std::uint32_t tag, std::uint32_t* committed);
+  // Under the lock: after taking it over from a holder that died, count the records again (the dead
+  // holder may have moved a position and not the count, which would otherwise stay off for good).
+  void recount_if_recovered();
 
   LockedRecordRingControl* control_;
   RecordBuffer buffer_;
