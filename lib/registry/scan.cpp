@@ -97,6 +97,18 @@ bool creator_alive(pid_t pid, std::chrono::system_clock::time_point created) {
   return !started || *started <= created + std::chrono::seconds(1);
 }
 
+// The inode of a line of /proc/<pid>/maps ("start-end perms offset major:minor inode path"); 0
+// when the line has none.
+std::uint64_t mapped_inode(const std::string& line) {
+  std::istringstream fields(line);
+  std::string range;
+  std::string perms;
+  std::string offset;
+  std::string device;
+  std::uint64_t inode = 0;
+  return fields >> range >> perms >> offset >> device >> inode ? inode : 0;
+}
+
 // The pids mapping each file of ours, by inode. By inode, not by path: a creator maps its object
 // under the temporary file it was built in, which its maps show as deleted once the object has
 // its name.
@@ -115,14 +127,8 @@ std::map<std::uint64_t, std::vector<pid_t>> mappers() {
       if (line.find(path_prefix) == std::string::npos) {
         continue;
       }
-      // "start-end perms offset major:minor inode path"
-      std::istringstream fields(line);
-      std::string range;
-      std::string perms;
-      std::string offset;
-      std::string device;
-      std::uint64_t inode = 0;
-      if (!(fields >> range >> perms >> offset >> device >> inode) || inode == 0) {
+      const std::uint64_t inode = mapped_inode(line);
+      if (inode == 0) {
         continue;
       }
       auto& pids = found[inode];
@@ -146,13 +152,7 @@ bool anonymous_memory_mapped(std::uint64_t inode) {
       if (line.find("/memfd:multiproc") == std::string::npos) {
         continue;
       }
-      std::istringstream fields(line);
-      std::string range;
-      std::string perms;
-      std::string offset;
-      std::string device;
-      std::uint64_t mapped = 0;
-      if (fields >> range >> perms >> offset >> device >> mapped && mapped == inode) {
+      if (mapped_inode(line) == inode) {
         return true;
       }
     }
