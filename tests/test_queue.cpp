@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include <multiproc/detail/ring/locked_record_ring.hpp>
 #include <multiproc/detail/ring/spsc_record_ring.hpp>
 #include <multiproc/multiproc.hpp>
 
@@ -677,4 +678,50 @@ BOOST_AUTO_TEST_CASE(spsc_record_ring_refuses_oversized_and_corrupt_records) {
   header[0] -= 8;
   s.control.write_pos += SharedSpsc::capacity * 2;
   BOOST_CHECK_THROW((void)ring.try_read(got), mp::LayoutMismatch);
+}
+
+// LockedRecordRing, the codec queue's ring: a writer killed under the lock after it moved
+// write_pos but before it counted its message. The next caller takes the lock over and counts the
+// records again; before that fix the count stayed one low, the reader's decrement wrapped it to
+// 2^64 - 1, and every later put found the queue full for good (fault_campaign, 'Queue<string>
+// producer mid-put'). The dying writer is a child that does a put's first steps by hand under the
+// ring's lock and exits holding it.
+namespace {
+struct SharedLocked {
+  static constexpr std::size_t capacity = 1024;
+  mp::detail::LockedRecordRingControl control;
+  alignas(8) std::byte bytes[capacity];
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_writer_killed_between_its_record_and_its_count_leaves_the_count_right) {
+  using mp::detail::Attempted;
+  mp::RawValue<SharedLocked> shared;
+  SharedLocked& s = shared.value();
+  constexpr std::size_t max_messages = 4;
+  mp::detail::LockedRecordRing::initialise(s.control, max_messages, 0);
+  mp::detail::LockedRecordRing ring(s.control, s.bytes, SharedLocked::capacity);
+  const std::vector<std::byte> message(24, std::byte{7});
+  BOOST_REQUIRE_EQUAL(test::in_child([&] {
+                        mp::Lock lock(mp::Lock::borrow_t{}, s.control.lock);
+                        lock.acquire();
+                        const std::span<const std::byte> parts[] = {message};
+                        mp::detail::RecordBuffer buffer(s.bytes, SharedLocked::capacity);
+                        s.control.write_pos += buffer.write_record(s.control.write_pos, parts);
+                        return 0;  // exits holding the lock: its record is in, its count is not
+                      }),
+                      0);
+  BOOST_REQUIRE(ring.try_write(message) == Attempted::done);
+  BOOST_CHECK_EQUAL(ring.messages(), 2u);
+  std::vector<std::byte> got;
+  for (int i = 0; i < 2; ++i) {
+    BOOST_REQUIRE(ring.try_read(got) == Attempted::done);
+    BOOST_CHECK(got == message);
+  }
+  BOOST_CHECK_EQUAL(ring.messages(), 0u);
+  BOOST_CHECK(ring.try_read(got) == Attempted::blocked);
+  for (std::size_t i = 0; i < max_messages; ++i) {
+    BOOST_CHECK(ring.try_write(message) == Attempted::done);
+  }
+  BOOST_CHECK(ring.try_write(message) == Attempted::blocked);  // max_messages reached, and no more
 }
