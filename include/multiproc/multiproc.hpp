@@ -8,6 +8,7 @@
 #include <multiproc/error.hpp>
 #include <multiproc/event.hpp>
 #include <multiproc/executor.hpp>
+#include <multiproc/joinable_queue.hpp>
 #include <multiproc/lock.hpp>
 #include <multiproc/log.hpp>
 #include <multiproc/mpmc_ring.hpp>
@@ -21,5 +22,6 @@
 #include <multiproc/semaphore.hpp>
 #include <multiproc/shared_dict.hpp>
 #include <multiproc/shared_list.hpp>
+#include <multiproc/simple_queue.hpp>
 #include <multiproc/spsc_ring.hpp>
 #include <multiproc/value.hpp>

@@ -1,6 +1,6 @@
 #pragma once
-// Queue<T>, SimpleQueue<T>, JoinableQueue<T>: bounded FIFO queues for any number of producer and
-// consumer processes and threads, as Python's multiprocessing queues.
+// Queue<T>: a bounded FIFO queue for any number of producer and consumer processes and threads, as
+// Python's multiprocessing.Queue (SimpleQueue<T> and JoinableQueue<T> have headers of their own).
 //
 //   multiproc::Queue<long> q{1024};                    // or {multiproc::create, "jobs", 1024}
 //   q.put(42);                     long x = q.get();
@@ -45,7 +45,6 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
-#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -215,13 +214,6 @@ class Queue {
 
  protected:
   bool put_until(const T& value, detail::Deadline deadline) { return put_encoded_until(backend_.encoded(value), deadline); }
-
-  // Puts `bytes` as they are, as one message (a T that goes through the codec): Pipe's send_bytes.
-  bool put_bytes_until(std::span<const std::byte> bytes, detail::Deadline deadline)
-    requires(!bitwise_message<T>)
-  {
-    return put_encoded_until(bytes, deadline);
-  }
 
   // Takes the next message's bytes as they are, undecoded (a T that goes through the codec).
   bool get_bytes_until(std::vector<std::byte>& bytes, detail::Deadline deadline)
@@ -444,64 +436,6 @@ class Queue<T>::View : public Queue<T>::template SlotHold<&Queue<T>::free_slot> 
  private:
   friend class Queue<T>;
   View(const detail::SlotClaim<T>& claim, detail::QueueSignals& signals) noexcept : View::SlotHold(claim, signals) {}
-};
-
-// Python's SimpleQueue: put, get, empty (and close). Bounded like Queue, with its default capacity.
-template <class T>
-class SimpleQueue {
- public:
-  SimpleQueue() = default;
-  SimpleQueue(create_t how, std::string_view name) : queue_(how, name) {}
-  SimpleQueue(open_t how, std::string_view name) : queue_(how, name) {}
-  SimpleQueue(open_or_create_t how, std::string_view name) : queue_(how, name) {}
-
-  void put(const T& value) { queue_.put(value); }
-  T get() { return queue_.get(); }
-  [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
-  void close() noexcept { queue_.close(); }
-  // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
-  [[nodiscard]] const std::string& name_to_travel() const { return queue_.name_to_travel(); }
-
- private:
-  Queue<T> queue_;
-};
-
-// A Queue that counts unfinished work: every put adds a task, task_done() finishes one, join()
-// waits until all are finished.
-template <class T>
-class JoinableQueue : public Queue<T> {
- public:
-  explicit JoinableQueue(std::size_t capacity = Queue<T>::default_capacity) : Queue<T>(Where(), capacity, 0, true) {}
-  JoinableQueue(create_t how, std::string_view name, std::size_t capacity = Queue<T>::default_capacity)
-      : Queue<T>(Where(how, name), capacity, 0, true) {}
-  JoinableQueue(open_t how, std::string_view name) : Queue<T>(Where(how, name), 2, 0, true) {}
-  JoinableQueue(open_or_create_t how, std::string_view name, std::size_t capacity = Queue<T>::default_capacity)
-      : Queue<T>(Where(how, name), capacity, 0, true) {}
-  // With room for `ring_bytes` bytes of messages (a T that goes through the codec), as Queue's.
-  JoinableQueue(std::size_t capacity, std::size_t ring_bytes)
-    requires(!bitwise_message<T>)
-      : Queue<T>(Where(), capacity, detail::checked_ring_bytes(ring_bytes), true) {}
-  JoinableQueue(create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
-    requires(!bitwise_message<T>)
-      : Queue<T>(Where(how, name), capacity, detail::checked_ring_bytes(ring_bytes), true) {}
-  JoinableQueue(open_or_create_t how, std::string_view name, std::size_t capacity, std::size_t ring_bytes)
-    requires(!bitwise_message<T>)
-      : Queue<T>(Where(how, name), capacity, detail::checked_ring_bytes(ring_bytes), true) {}
-
-  // Marks one message taken with get() as processed. Throws ValueError when called more
-  // often than messages were put (Python raises ValueError).
-  void task_done() {
-    if (!detail::finish_task(this->signals())) {
-      throw ValueError("multiproc::JoinableQueue::task_done: called more times than there were messages");
-    }
-  }
-  // Blocks until every message put has been marked done.
-  void join() { (void)detail::wait_tasks_done(this->signals(), detail::Deadline::max()); }
-  // Returns false if work was still unfinished after `timeout`.
-  template <class Rep, class Period>
-  [[nodiscard]] bool join(std::chrono::duration<Rep, Period> timeout) {
-    return detail::wait_tasks_done(this->signals(), detail::deadline_after(timeout));
-  }
 };
 
 }  // namespace multiproc

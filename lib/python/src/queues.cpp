@@ -10,7 +10,9 @@
 #include <string>
 
 #include <multiproc/error.hpp>
+#include <multiproc/joinable_queue.hpp>
 #include <multiproc/queue.hpp>
+#include <multiproc/simple_queue.hpp>
 
 #include "binding.hpp"
 

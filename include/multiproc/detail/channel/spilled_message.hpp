@@ -109,9 +109,7 @@ class MULTIPROC_API OutgoingSpill {
 // What a codec queue's put hands to each of its tries: the encoded message, and once a try has made
 // it, the segment of a big one (made once per put, however often the put must wait for room).
 struct OutgoingMessage {
-  // Implicit: Queue::put_bytes_until hands over its bytes as they are.
-  // NOLINTNEXTLINE(google-explicit-constructor,hicpp-explicit-conversions)
-  OutgoingMessage(std::span<const std::byte> message, bool in_encode_buffer = false) noexcept
+  explicit OutgoingMessage(std::span<const std::byte> message, bool in_encode_buffer = false) noexcept
       : bytes(message), encode_buffer(in_encode_buffer) {}
   std::span<const std::byte> bytes;
   bool encode_buffer;  // `bytes` are the calling thread's encode buffer, which a spill may free
