@@ -1,6 +1,7 @@
 """multiproc.Queue, JoinableQueue and SimpleQueue from Python: the message rule, multiprocessing's
 methods and exceptions, children made by fork, unrelated programs by name."""
 import multiprocessing
+import os
 import pickle
 import queue
 import threading
@@ -93,6 +94,35 @@ def test_messages_bigger_than_the_buffer_travel_between_processes():
     assert outbox.get(timeout=30) == big[::-1]
     child.join(30)
     assert child.exitcode == 0
+
+
+def test_a_big_put_that_waits_writes_its_message_out_once():
+    # On the main thread a blocked put waits in 50 ms slices (signal handlers run between them); a
+    # message over a quarter of the buffer travels in a segment of its own, made once per put, not
+    # once per slice. A watcher lists this process's spill segments while the put waits.
+    q = multiproc.Queue(1, buffer_bytes=4096)
+    q.put(1)
+    prefix = f"multiproc.spill-{os.getpid()}-"
+    seen, stop = set(), threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.update(n for n in os.listdir("/dev/shm") if n.startswith(prefix))
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with pytest.raises(queue.Full):
+            q.put(b"\xff" * 5000, timeout=0.4)  # 8 slices
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(seen) == 1, sorted(seen)
+    assert not [n for n in os.listdir("/dev/shm") if n.startswith(prefix)]
+    assert q.get() == 1
+    q.put(b"\xfe" * 5000, timeout=1)  # room now: it travels
+    assert q.get() == b"\xfe" * 5000
 
 
 def test_close_ends_the_handle_shutdown_ends_the_queue(name):

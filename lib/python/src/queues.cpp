@@ -8,7 +8,10 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include <multiproc/codec.hpp>
+#include <multiproc/detail/channel/spilled_message.hpp>
 #include <multiproc/error.hpp>
 #include <multiproc/joinable_queue.hpp>
 #include <multiproc/queue.hpp>
@@ -27,7 +30,7 @@ class Reachable : public Cpp {
  public:
   using Cpp::Cpp;
   using Cpp::get_until;
-  using Cpp::put_until;
+  using Cpp::put_encoded_until;
 };
 
 // Room for messages when the caller does not say. A named queue with a maxsize gets what a C++
@@ -73,9 +76,13 @@ class QueueHandle {
 
   void put(py::handle obj, bool block, const std::optional<double>& timeout) {
     check_usable();
-    const std::string payload = to_payload(obj, raw_);
+    // Encoded once, into bytes of this call's own, and kept for every slice of the wait: a big
+    // message is then written to its own segment once, not once per slice. (Not in the thread's
+    // encode buffer, as a C++ put does: a signal handler run between two slices may put too.)
+    const std::vector<std::byte> encoded = encode(to_payload(obj, raw_));
+    const detail::OutgoingMessage message(encoded);
     if (!wait_interruptibly(Patience::from(block, timeout),
-                            [&](Clock::time_point until) { return queue_->put_until(payload, until); })) {
+                            [&](Clock::time_point until) { return queue_->put_encoded_until(message, until); })) {
       raise("Full", "");
     }
   }
