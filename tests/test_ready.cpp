@@ -102,6 +102,41 @@ BOOST_AUTO_TEST_CASE(queue_fd_fires_for_messages_already_there_and_on_close) {
   BOOST_CHECK_THROW((void)queue.try_get(), mp::Closed);
 }
 
+// An open loan at the head holds back the messages behind it (qsize() counts them, try_get finds
+// nothing): the fd waits for the loan's publish, and for a loan whose holder died it fires so that
+// a get reclaims the slot. (It used to be readable at once, and a poll loop spun on try_get.)
+BOOST_AUTO_TEST_CASE(queue_fd_waits_for_an_open_loan_at_the_head) {
+  mp::Queue<long> queue(8);
+  const Watch watch(queue.ready_fd());
+  auto loan = queue.loan();
+  *loan = 1;
+  queue.put(2);  // behind the loan
+  BOOST_TEST(queue.qsize() == 2u);
+  BOOST_TEST(!watch.readable(100ms));
+  BOOST_TEST(!queue.try_get());
+  loan.publish();
+  BOOST_REQUIRE(watch.readable(5000ms));
+  BOOST_TEST(queue.get_nowait() == 1);
+  BOOST_TEST(queue.get_nowait() == 2);
+  BOOST_TEST(!queue.try_get());
+
+  test::Notice loaned;
+  test::Notice never;
+  mp::Process holder{[&] {
+    auto held = queue.loan();
+    loaned.raise();
+    never.wait();  // killed holding it
+  }};
+  holder.start();
+  loaned.wait();
+  queue.put(3);
+  BOOST_TEST(!watch.readable(100ms));  // its holder is alive: it may still publish
+  holder.kill();
+  holder.join();
+  BOOST_REQUIRE(watch.readable(5000ms));
+  BOOST_TEST(queue.get(5s) == 3);  // the dead loan's slot is reclaimed on the way
+}
+
 BOOST_AUTO_TEST_CASE(pipe_fd_fires_on_a_message_and_when_the_peer_dies) {
   auto [parent_end, child_end] = mp::Pipe<std::string>();
   const Watch watch(parent_end.ready_fd());

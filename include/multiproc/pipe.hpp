@@ -169,7 +169,7 @@ class Connection {
     use(can_recv_, "ready_fd");
     Queue<T>& in = shared_->to[end_];
     if (!in.ready_) {
-      in.ready_ = detail::make_ready_bridge(in.signals(), in.backend_.size_probe(),
+      in.ready_ = detail::make_ready_bridge(in.signals(), in.backend_.message_probe(),
                                             [peer = &shared_->end(1 - end_)] { return detail::end_abandoned(*peer); });
     }
     return in.ready_->fd();

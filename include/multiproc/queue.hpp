@@ -198,16 +198,18 @@ class Queue {
   // The name it travels by to another process (see codec.hpp); ValueError when anonymous.
   [[nodiscard]] const std::string& name_to_travel() const { return backend_.name_to_travel(); }
 
-  // A file descriptor for epoll/poll/select or Boost.Asio that polls readable while this queue
-  // has messages (or is closed): from the moment a message arrives until this process next finds
-  // the queue empty (a try_get that returns nothing, get_nowait's Empty, a get that timed out).
-  // So: when it is readable, take messages until try_get() says empty. Reading the fd is not
-  // needed. The first call starts a helper thread that waits on the queue for this process; other
-  // processes, and puts while the queue is not empty, pay nothing. The fd belongs to the queue:
-  // do not close it. Do not call it from two threads at once.
+  // A file descriptor for epoll/poll/select or Boost.Asio that polls readable while a get would
+  // find a message (or the queue is closed): from the moment a message arrives until this process
+  // next finds the queue empty (a try_get that returns nothing, get_nowait's Empty, a get that
+  // timed out). An open loan at the head holds back the messages behind it (qsize() counts them),
+  // so the fd waits for its publish or drop, or its holder's death, rather than wake a poll loop
+  // that would find nothing. So: when it is readable, take messages until try_get() says empty.
+  // Reading the fd is not needed. The first call starts a helper thread that waits on the queue
+  // for this process; other processes, and puts while the queue is not empty, pay nothing. The fd
+  // belongs to the queue: do not close it. Do not call it from two threads at once.
   [[nodiscard]] int ready_fd() {
     if (!ready_) {
-      ready_ = detail::make_ready_bridge(backend_.signals(), backend_.size_probe());
+      ready_ = detail::make_ready_bridge(backend_.signals(), backend_.message_probe());
     }
     return ready_->fd();
   }

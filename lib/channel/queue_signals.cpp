@@ -142,9 +142,11 @@ bool wait_tasks_done(QueueSignals& signals, Deadline deadline) {
   return true;
 }
 
-std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::function<std::size_t()> size,
+std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::function<Attempted()> message,
                                                std::function<bool()> also_ready) {
-  auto wait_ready = [&signals, size = std::move(size), also_ready = std::move(also_ready)](Deadline deadline) {
+  // mutable: AttemptRef calls the probe through a plain reference.
+  auto wait_ready = [&signals, message = std::move(message),
+                     also_ready = std::move(also_ready)](Deadline deadline) mutable {
     constexpr auto also_ready_interval = std::chrono::milliseconds(20);
     if (also_ready) {
       deadline = std::min(deadline, Clock::now() + also_ready_interval);
@@ -152,7 +154,7 @@ std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::funct
     // Spin::never: the thread waits right after its owner drained the queue, when nothing is
     // coming yet; and a thread that spins before it sleeps is woken late on a busy CPU (see
     // ReadyBridge: bug 14.13).
-    return wait_nonempty_until(signals, size, deadline, Spin::never) ||
+    return wait_until_done(signals, Side::consumer, AttemptRef::to(message), deadline, Spin::never) ||
            (also_ready && also_ready());  // Closed: throws, ready
   };
   // Wakes the bridge's thread if it sleeps as a consumer (with every other sleeping consumer: they

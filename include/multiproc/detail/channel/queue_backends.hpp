@@ -107,9 +107,12 @@ class SlotQueueBackend {
   static void release(const SlotClaim<T>& claim) noexcept { SlotRing<T>::release(claim); }
 
   [[nodiscard]] std::size_t size() const noexcept { return ring_.size_approx(); }
-  // size(), from what does not move with this handle (the shared control block).
-  [[nodiscard]] std::function<std::size_t()> size_probe() const {
-    return [control = &control().ring, limit = ring_.limit()] { return SlotRing<T>::size_of(*control, limit); };
+  // Whether a get would find a message now (see SlotRing::look_for_message), from what does not
+  // move with this handle (the segment's mapping).
+  [[nodiscard]] std::function<Attempted()> message_probe() const {
+    return [control = &control().ring, slots = static_cast<Slot<T>*>(segment_.elements()), count = segment_.count()] {
+      return SlotRing<T>::look_for_message(*control, slots, count);
+    };
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return ring_.limit(); }
   [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }
@@ -204,9 +207,12 @@ class RecordQueueBackend {
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return ring_.messages(); }
-  // size(), from what does not move with this handle (the shared control block).
-  [[nodiscard]] std::function<std::size_t()> size_probe() const {
-    return [control = &control().ring] { return LockedRecordRing::messages_in(*control); };
+  // Whether a get would find a message now, from what does not move with this handle (the shared
+  // control block). A record is counted only once it is whole, so the count says it.
+  [[nodiscard]] std::function<Attempted()> message_probe() const {
+    return [control = &control().ring] {
+      return LockedRecordRing::messages_in(*control) > 0 ? Attempted::done : Attempted::blocked;
+    };
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return ring_.max_messages(); }
   [[nodiscard]] QueueSignals& signals() const noexcept { return control().signals; }

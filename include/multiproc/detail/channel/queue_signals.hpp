@@ -68,7 +68,7 @@ MULTIPROC_API bool wait_until_done(QueueSignals& signals, Side side, AttemptRef 
 
 // Waits until `size()` (the queue's message count) is non-zero, without taking anything: as a
 // consumer, asleep at the consumers' doorbell. False once `deadline` passes; throws Closed when
-// the queue is closed and empty. Used by Pipe's poll() and by the ready fd's helper thread.
+// the queue is closed and empty. Used by Pipe's poll().
 template <class Size>
 bool wait_nonempty_until(QueueSignals& signals, Size size, Deadline deadline, Spin spin = Spin::first) {
   auto attempt = [&] { return size() > 0 ? Attempted::done : Attempted::blocked; };
@@ -112,11 +112,12 @@ MULTIPROC_API void add_task(QueueSignals& signals) noexcept;
 MULTIPROC_API bool finish_task(QueueSignals& signals) noexcept;
 MULTIPROC_API bool wait_tasks_done(QueueSignals& signals, Deadline deadline);
 
-// The ready fd of a queue: ready while `size()` is non-zero or the queue is closed, or (checked
-// every 20 ms, if given) while `also_ready()` holds: a pipe's "nobody is left at the other end".
-// `signals` and whatever the functions read must live in shared memory (they outlive moves of the
-// queue handle).
-MULTIPROC_API std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::function<std::size_t()> size,
+// The ready fd of a queue: ready while `message()` says a get would find one (done), or the queue
+// is closed, or (checked every 20 ms, if given) while `also_ready()` holds: a pipe's "nobody is
+// left at the other end". While `message()` says stalled (a message being written at the head),
+// it looks again every few milliseconds. `signals` and whatever the functions read must live in
+// shared memory (they outlive moves of the queue handle).
+MULTIPROC_API std::unique_ptr<ReadyBridge> make_ready_bridge(QueueSignals& signals, std::function<Attempted()> message,
                                                             std::function<bool()> also_ready = {});
 
 }  // namespace multiproc::detail

@@ -270,6 +270,35 @@ class SlotRing {
     return claim;
   }
 
+  // Whether a consumer would find a message to take now, from the shared memory alone (for a
+  // waiter that holds no SlotRing): `done` when the first position not yet taken holds a full
+  // slot; `stalled` while that slot is held by a live writer (an open loan, or a put under way:
+  // the messages behind it wait for it, and its publish or drop rings the consumers); `blocked`
+  // when there is nothing. A writer that has died counts as `done`: a consumer's take reclaims its
+  // slot and goes on to what is behind it. A hint, as size_of(); it changes nothing.
+  [[nodiscard]] static Attempted look_for_message(SlotRingControl& control, Slot<T>* slots, std::size_t capacity) noexcept {
+    const std::uint64_t mask = capacity - 1;
+    const auto lap_shift = static_cast<unsigned>(std::countr_zero(capacity));
+    // relaxed: a hint of where to look, as in take_next; the slots' states decide.
+    std::uint64_t position = shared_atomic(control.read_pos).load(std::memory_order_relaxed);
+    for (std::size_t steps = 0; steps <= 2 * capacity + 16; ++steps, ++position) {
+      // acquire, as every state load: the decision rests on the slot's state.
+      const std::uint64_t seen = shared_atomic(slots[position & mask].state).load(std::memory_order_acquire);
+      const auto distance = static_cast<std::int32_t>(lap_of(seen) - static_cast<std::uint32_t>(position >> lap_shift));
+      if (distance > 0 || (distance == 0 && phase_of(seen) == SlotPhase::reading)) {
+        continue;  // taken or passed over
+      }
+      if (distance < 0 || phase_of(seen) == SlotPhase::empty) {
+        return Attempted::blocked;
+      }
+      if (phase_of(seen) == SlotPhase::writing && process_is_alive(owner_of(seen))) {
+        return Attempted::stalled;
+      }
+      return Attempted::done;
+    }
+    return Attempted::blocked;  // positions no consistent ring has: as take_next, nothing to take
+  }
+
   // The slots.
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
   // The most messages it holds (the capacity, unless a lower limit was given).
