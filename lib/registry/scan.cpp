@@ -6,9 +6,6 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -20,10 +17,10 @@
 #include <unistd.h>
 
 #include <multiproc/detail/channel/spilled_message.hpp>
-#include <multiproc/detail/os/liveness.hpp>
 #include <multiproc/error.hpp>
 
 #include "os/demangle.hpp"
+#include "registry/proc_census.hpp"
 #include "shm/inspection.hpp"
 #include "shm/segment_checks.hpp"
 
@@ -47,117 +44,6 @@ std::string what_kind_of_file(mode_t mode) {
   if (S_ISSOCK(mode)) return "a socket";
   if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
   return "not a file";
-}
-
-// When `pid` started, from /proc/<pid>/stat (field 22, clock ticks after boot) and the boot time
-// in /proc/stat. Empty if the process is gone or /proc cannot say.
-std::optional<std::chrono::system_clock::time_point> process_start(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) {
-    return std::nullopt;
-  }
-  const auto after_name = line.rfind(')');  // the command name may contain spaces and ')'
-  if (after_name == std::string::npos) {
-    return std::nullopt;
-  }
-  std::istringstream fields(line.substr(after_name + 2));
-  std::string field;
-  // Field 3 (state) is the first after the name; starttime is field 22.
-  for (int index = 3; index < 22 && fields >> field; ++index) {
-  }
-  unsigned long long ticks = 0;
-  if (!(fields >> ticks)) {
-    return std::nullopt;
-  }
-  std::ifstream boot("/proc/stat");
-  long long boot_seconds = -1;
-  for (std::string key; boot >> key;) {
-    if (key == "btime") {
-      boot >> boot_seconds;
-      break;
-    }
-  }
-  const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
-  if (boot_seconds < 0 || ticks_per_second <= 0) {
-    return std::nullopt;
-  }
-  const auto since_boot = std::chrono::duration<double>(static_cast<double>(ticks) / static_cast<double>(ticks_per_second));
-  return std::chrono::system_clock::time_point(std::chrono::seconds(boot_seconds)) +
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(since_boot);
-}
-
-// The creator is alive if a live process has its pid and did not start after the object was made
-// (with a second of slack: the boot time is known to the second only).
-bool creator_alive(pid_t pid, std::chrono::system_clock::time_point created) {
-  if (pid <= 0 || !detail::process_is_alive(static_cast<std::uint32_t>(pid))) {
-    return false;
-  }
-  const auto started = process_start(pid);
-  return !started || *started <= created + std::chrono::seconds(1);
-}
-
-// The inode of a line of /proc/<pid>/maps ("start-end perms offset major:minor inode path"); 0
-// when the line has none.
-std::uint64_t mapped_inode(const std::string& line) {
-  std::istringstream fields(line);
-  std::string range;
-  std::string perms;
-  std::string offset;
-  std::string device;
-  std::uint64_t inode = 0;
-  return fields >> range >> perms >> offset >> device >> inode ? inode : 0;
-}
-
-// The pids mapping each file of ours, by inode. By inode, not by path: a creator maps its object
-// under the temporary file it was built in, which its maps show as deleted once the object has
-// its name.
-std::map<std::uint64_t, std::vector<pid_t>> mappers() {
-  std::map<std::uint64_t, std::vector<pid_t>> found;
-  const std::string path_prefix = std::string(shm_dir) + "/multiproc";
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string pid_text = entry.path().filename().string();
-    if (pid_text.empty() || !std::all_of(pid_text.begin(), pid_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;
-    }
-    std::ifstream maps(entry.path() / "maps");
-    const auto pid = static_cast<pid_t>(std::stol(pid_text));
-    for (std::string line; std::getline(maps, line);) {
-      if (line.find(path_prefix) == std::string::npos) {
-        continue;
-      }
-      const std::uint64_t inode = mapped_inode(line);
-      if (inode == 0) {
-        continue;
-      }
-      auto& pids = found[inode];
-      if (pids.empty() || pids.back() != pid) {
-        pids.push_back(pid);
-      }
-    }
-  }
-  for (auto& [inode, pids] : found) {
-    std::sort(pids.begin(), pids.end());
-  }
-  return found;
-}
-
-// Some process maps the anonymous shared memory (a memfd of this library) of inode `inode`.
-bool anonymous_memory_mapped(std::uint64_t inode) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    std::ifstream maps(entry.path() / "maps");
-    for (std::string line; std::getline(maps, line);) {
-      if (line.find("/memfd:multiproc") == std::string::npos) {
-        continue;
-      }
-      if (mapped_inode(line) == inode) {
-        return true;
-      }
-    }
-  }
-  return false;
 }
 
 // A spilled message whose reference is in the ring of a queue still in use is in flight, not

@@ -277,26 +277,7 @@ class SlotRing {
   // when there is nothing. A writer that has died counts as `done`: a consumer's take reclaims its
   // slot and goes on to what is behind it. A hint, as size_of(); it changes nothing.
   [[nodiscard]] static Attempted look_for_message(SlotRingControl& control, Slot<T>* slots, std::size_t capacity) noexcept {
-    const std::uint64_t mask = capacity - 1;
-    const auto lap_shift = static_cast<unsigned>(std::countr_zero(capacity));
-    // relaxed: a hint of where to look, as in take_next; the slots' states decide.
-    std::uint64_t position = shared_atomic(control.read_pos).load(std::memory_order_relaxed);
-    for (std::size_t steps = 0; steps <= 2 * capacity + 16; ++steps, ++position) {
-      // acquire, as every state load: the decision rests on the slot's state.
-      const std::uint64_t seen = shared_atomic(slots[position & mask].state).load(std::memory_order_acquire);
-      const auto distance = static_cast<std::int32_t>(lap_of(seen) - static_cast<std::uint32_t>(position >> lap_shift));
-      if (distance > 0 || (distance == 0 && phase_of(seen) == SlotPhase::reading)) {
-        continue;  // taken or passed over
-      }
-      if (distance < 0 || phase_of(seen) == SlotPhase::empty) {
-        return Attempted::blocked;
-      }
-      if (phase_of(seen) == SlotPhase::writing && process_is_alive(owner_of(seen))) {
-        return Attempted::stalled;
-      }
-      return Attempted::done;
-    }
-    return Attempted::blocked;  // positions no consistent ring has: as take_next, nothing to take
+    return SlotRing(&control, slots, capacity).walk_to_message();
   }
 
   // The slots.
@@ -390,6 +371,24 @@ class SlotRing {
       }
       return failed<bool>(why, Attempted::blocked);  // nothing produced for this position yet
     }
+  }
+
+  // look_for_message's walk: take_next's, reading only (nothing is taken, moved or reclaimed).
+  [[nodiscard]] Attempted walk_to_message() const noexcept {
+    // relaxed: a hint of where to look, as in take_next; the slots' states decide.
+    std::uint64_t position = shared_atomic(control_->read_pos).load(std::memory_order_relaxed);
+    for (std::size_t steps = 0; steps <= advance_budget(); ++steps, ++position) {
+      const Look look = look_at(position);
+      if (taken_or_passed(look)) {
+        continue;
+      }
+      if (look.distance < 0 || phase_of(look.seen) == SlotPhase::empty) {
+        return Attempted::blocked;
+      }
+      const bool live_writer = phase_of(look.seen) == SlotPhase::writing && process_is_alive(owner_of(look.seen));
+      return live_writer ? Attempted::stalled : Attempted::done;
+    }
+    return Attempted::blocked;  // positions no consistent ring has: as take_next, nothing to take
   }
 
   [[nodiscard]] std::size_t advance_budget() const noexcept { return 2 * capacity() + 16; }
